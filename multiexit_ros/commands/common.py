@@ -1,0 +1,56 @@
+# Copyright 2026 The multiexit_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Argument helpers shared by the subcommands."""
+
+from ..errors import ConfigError
+
+__all__ = ['add_model_arguments', 'load_model', 'parse_size']
+
+
+def parse_size(text: str) -> tuple:
+    """Parse ``HxW`` (e.g. ``360x480``) into (H, W)."""
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise ConfigError(f'size must look like HEIGHTxWIDTH (e.g. 360x480), got {text!r}')
+    if h < 8 or w < 8:
+        raise ConfigError(f'size must be at least 8x8, got {text!r}')
+    return h, w
+
+
+def add_model_arguments(parser, preset_default=None):
+    """Add ``--model`` / ``--preset`` and ``--device``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--model', help='checkpoint file (.safetensors); default: the shipped '
+                                       'model')
+    group.add_argument('--preset', default=preset_default,
+                       help='build an untrained network from a preset (tiny, small, base, '
+                            'large) instead of loading a checkpoint')
+    parser.add_argument('--device', default='cpu', help='torch device (cpu, cuda, cuda:1)')
+
+
+def load_model(args) -> tuple:
+    """Return (model, meta or None) from ``--model`` or ``--preset``, on ``--device``."""
+    import torch
+
+    from .. import default_model_path
+    from ..model import load_checkpoint, MultiExitSegNet, preset
+
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError(f'device {args.device!r} requested but CUDA is not available here')
+    if getattr(args, 'preset', None):
+        torch.manual_seed(0)
+        return MultiExitSegNet(preset(args.preset)).to(device).eval(), None
+    return load_checkpoint(args.model or default_model_path(), device)
