@@ -18,6 +18,7 @@ PyTorch (``model``, ``train``, ``runtime``) import it themselves.
 """
 
 from pathlib import Path
+import sys
 
 __version__ = '0.1.0'
 
@@ -27,8 +28,10 @@ PACKAGE_NAME = 'multiexit_ros'
 def share_dir() -> Path:
     """Folder holding ``launch/``, ``config/`` and ``models/``.
 
-    In an installed ROS 2 package that is ``share/multiexit_ros``; in a source checkout
-    or a ``pip install -e .`` it is the repository root.
+    In a source checkout, a ``pip install -e .`` or a ``colcon build --symlink-install``
+    that is the repository root; in an installed ROS 2 package ``share/multiexit_ros``
+    as the ament index knows it; after a plain ``pip install``, the same folder under
+    the environment's prefix.
     """
     source = Path(__file__).resolve().parent.parent
     if (source / 'package.xml').is_file():
@@ -37,7 +40,7 @@ def share_dir() -> Path:
         from ament_index_python.packages import get_package_share_directory
         return Path(get_package_share_directory(PACKAGE_NAME))
     except (ImportError, LookupError):
-        return source
+        return Path(sys.prefix) / 'share' / PACKAGE_NAME
 
 
 def default_model_path() -> Path:
