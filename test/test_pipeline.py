@@ -171,6 +171,8 @@ def test_mono_images_output_size_and_stats(engine):
     assert stats['last_exit'] == result.exit and stats['latency_p50_s'] > 0
     assert sum(stats['exit_counts']) == 1 and len(stats['predicted_s']) == 5
     assert (pipe.num_exits, pipe.device, pipe.labels) == (5, 'cpu', CAMVID)
+    pipe.warmup((30, 40), passes=1)
+    assert pipe.stats()['frames'] == 1  # warm-up frames are not counted
 
 
 def test_bad_image_is_an_image_error_and_not_counted(engine):
