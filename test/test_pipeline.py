@@ -29,6 +29,15 @@ from multiexit_ros.runtime import (BudgetConfig, Engine, LatencyProfile, Percept
 LATENCY = [0.010, 0.020, 0.030, 0.045, 0.060]  # hand-written profile, one value per exit
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_torch_thread():
+    """Use one thread: on a CPU shared with other jobs, two spin-waiting threads stall."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='module')
 def engine():
     torch.manual_seed(0)
