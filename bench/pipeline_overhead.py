@@ -166,8 +166,8 @@ def _markdown(results, size, args):
                   'above). Targets at 1024x2048 on a GPU: pipeline / network <= 1.10 at the '
                   'final exit, pipeline p99/p50 <= 1.25. To measure, with and without CUDA '
                   'graphs in one run:', '',
-                  '```bash', 'python bench/pipeline_overhead.py --device cuda --preset base '
-                  '--size 1024x2048 --precision fp16 --cuda-graphs', '```', '']
+                  '```bash', 'PYTHONPATH=. python bench/pipeline_overhead.py --device cuda '
+                  '--preset base --size 1024x2048 --precision fp16 --cuda-graphs', '```', '']
     return '\n'.join(lines)
 
 
