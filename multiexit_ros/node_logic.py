@@ -131,9 +131,7 @@ class FrameHandler:
         self.image_throttle = Throttle(log_period_s)
         self.speed_throttle = Throttle(log_period_s)
         self.rejected = 0  # camera messages that could not be decoded or processed
-        self.rejected_speeds = 0  # speed messages the pipeline refused (NaN, negative, ...)
-        self.published = 0  # masks built
-        self.skipped = 0  # frames the pipeline chose to skip (no exit fits, policy skip)
+        self.rejected_speeds = 0  # speed messages the pipeline refused (NaN, inf, ...)
 
     def set_log_period(self, seconds: float) -> None:
         """Change the least time between two warnings of one kind."""
@@ -157,14 +155,12 @@ class FrameHandler:
             self.rejected += 1
             self.image_throttle(self.warn, f'camera frame rejected: {exc}')
             return None
-        if result.mask is None:
-            self.skipped += 1
+        if result.mask is None:  # skipped by the planner (counted by the pipeline)
             return FrameOutput(None, None, result.record)
         mask = array_to_image(result.mask, 'mono8', msg.header, self.image_class)
         color_msg = None
         if color and result.color is not None:
             color_msg = array_to_image(result.color, 'rgb8', msg.header, self.image_class)
-        self.published += 1
         return FrameOutput(mask, color_msg, result.record)
 
     def handle_speed(self, msg) -> bool:
@@ -182,14 +178,21 @@ class FrameHandler:
 
     def counters(self) -> dict:
         """Return the handler's counts."""
-        return {'frames_published': self.published, 'frames_skipped': self.skipped,
-                'frames_rejected': self.rejected, 'speeds_rejected': self.rejected_speeds}
+        return {'frames_rejected': self.rejected, 'speeds_rejected': self.rejected_speeds}
 
 
 def _fmt(value) -> str:
+    if value is None:
+        return ''
     if isinstance(value, float):
         return f'{value:.6g}'
+    if isinstance(value, (list, tuple)):
+        return ', '.join(_fmt(v) for v in value)
     return str(value)
+
+
+def _ms(value) -> str:
+    return 'n/a' if value is None else f'{value * 1e3:.1f} ms'
 
 
 def diagnostic_report(stats: dict, counters: dict, previous: Optional[dict] = None) -> tuple:
@@ -198,20 +201,26 @@ def diagnostic_report(stats: dict, counters: dict, previous: Optional[dict] = No
     Args:
         stats: ``PerceptionPipeline.stats()``.
         counters: the node's counts (frames received, dropped, rejected, ...).
-        previous: the ``counters`` and ``stats`` of the last report, merged, to tell
-            new problems from old ones (None for the first report).
+        previous: ``{**stats, **counters}`` of the last report, to tell new problems
+            from old ones (None for the first report).
 
     Returns:
         ``(level, message, values)``: level 0 (OK) or 1 (WARN: new deadline misses,
-        rejected frames or speeds since the last report), a one-line summary, and a list
-        of (key, text) pairs of every stat and counter.
+        rejected frames or rejected speeds since the last report), a one-line summary
+        (exit, budget, latency, device, and the new problems), and (key, text) pairs of
+        every stat and counter.
     """
     merged = {**stats, **counters}
     previous = previous or {}
-    new = {key: merged.get(key, 0) - previous.get(key, 0)
-           for key in ('deadline_misses', 'frames_rejected', 'speeds_rejected')
-           if isinstance(merged.get(key), int)}
-    problems = [f'{n} new {key.replace("_", " ")}' for key, n in new.items() if n > 0]
-    level = 1 if problems else 0
-    values = [(key, _fmt(value)) for key, value in merged.items()]
-    return level, '; '.join(problems) if problems else 'running', values
+    problems = []
+    for key in ('deadline_misses', 'frames_rejected', 'speeds_rejected'):
+        new = merged.get(key, 0) - previous.get(key, 0)
+        if new > 0:
+            problems.append(f'{new} new {key.replace("_", " ")}')
+    exits = len(merged.get('exit_counts') or []) or '?'
+    last_exit = merged.get('last_exit')
+    summary = (f'exit {"none" if last_exit is None else last_exit}/{exits}, budget '
+               f'{_ms(merged.get("budget_s"))}, latency p50 {_ms(merged.get("latency_p50_s"))}'
+               f' p99 {_ms(merged.get("latency_p99_s"))}, on {merged.get("device", "?")}')
+    message = '; '.join([summary] + problems)
+    return (1 if problems else 0), message, [(k, _fmt(v)) for k, v in merged.items()]
