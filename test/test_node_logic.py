@@ -158,8 +158,8 @@ def test_speeds_reach_the_pipeline_and_bad_ones_are_rejected(pipeline):
     clock = SimClock(100.0)
     handler, warnings = make_handler(pipeline, speed_type='geometry_msgs/msg/TwistStamped',
                                      clock=clock, log_period_s=0.0)
-    msg = speed_message('geometry_msgs/msg/TwistStamped', 6.0, 8.0, hdr=header(sec=100,
-                                                                              nanosec=0))
+    msg = speed_message('geometry_msgs/msg/TwistStamped', 6.0, 8.0,
+                        hdr=header(sec=100, nanosec=0))
     assert handler.handle_speed(msg)
     out = handler.handle_frame(image(RGB.tobytes(), H, W, 'rgb8', W * 3,
                                      hdr=header(sec=100, nanosec=0)))
