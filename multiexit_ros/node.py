@@ -126,7 +126,9 @@ class PerceptionNode(Node):
         speed = self.create_subscription(speed_class, 'speed', self.handler.handle_speed,
                                          _SPEED_QOS,
                                          callback_group=MutuallyExclusiveCallbackGroup())
+        # Same group as inference: pipeline.stats() never runs during pipeline.process().
         self.create_timer(self.config.diagnostics_period_s, self._on_diagnostics,
+                          callback_group=self.infer_group,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.add_on_set_parameters_callback(self._on_parameters)
         self.get_logger().info(f'listening to {camera.topic_name} ({camera_class.__name__}) '

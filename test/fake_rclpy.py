@@ -140,7 +140,7 @@ class Node:
 
     def create_timer(self, period, callback, callback_group=None, clock=None):
         self.timers.append(types.SimpleNamespace(period=period, callback=callback,
-                                                 clock=clock))
+                                                 group=callback_group, clock=clock))
         return self.timers[-1]
 
     def add_on_set_parameters_callback(self, callback):

@@ -83,6 +83,7 @@ def test_start_wires_topics_qos_and_callback_groups(node_module, model):
     assert {p.topic for p in node.publishers} == {'~/mask', '~/color_mask', '/diagnostics'}
     (timer,) = node.timers
     assert timer.period == 1.0 and timer.clock == 'steady'
+    assert timer.group is guard.group  # stats() never runs during process()
     assert any('device cpu' in text for level, text in fake_rclpy.Node.LOG if level == 'info')
 
 
