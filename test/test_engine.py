@@ -26,6 +26,15 @@ from multiexit_ros.runtime import Engine, PipelineConfig
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_torch_thread():
+    """Use one thread: on a CPU shared with other jobs, two spin-waiting threads stall."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='module')
 def engine():
     torch.manual_seed(0)
@@ -176,3 +185,9 @@ def test_engine_from_checkpoint_takes_labels_normalization_and_identity(tmp_path
     with pytest.raises(ConfigError, match='both input_height and input_width'):
         Engine.from_config(PipelineConfig(model_path=str(path), device='cpu',
                                           input_height=64))
+
+
+def test_the_cuda_path_imports_without_a_gpu():
+    from multiexit_ros.runtime.cuda import CudaPath, CudaTiming
+    assert CudaTiming(event_s=0.01, host_s=0.02).event_s == 0.01
+    assert callable(CudaPath.infer)

@@ -29,6 +29,15 @@ from multiexit_ros.runtime import (BudgetConfig, Engine, LatencyProfile, Percept
 LATENCY = [0.010, 0.020, 0.030, 0.045, 0.060]  # hand-written profile, one value per exit
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_torch_thread():
+    """Use one thread: on a CPU shared with other jobs, two spin-waiting threads stall."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='module')
 def engine():
     torch.manual_seed(0)
@@ -171,6 +180,8 @@ def test_mono_images_output_size_and_stats(engine):
     assert stats['last_exit'] == result.exit and stats['latency_p50_s'] > 0
     assert sum(stats['exit_counts']) == 1 and len(stats['predicted_s']) == 5
     assert (pipe.num_exits, pipe.device, pipe.labels) == (5, 'cpu', CAMVID)
+    pipe.warmup((30, 40), passes=1)
+    assert pipe.stats()['frames'] == 1  # warm-up frames are not counted
 
 
 def test_bad_image_is_an_image_error_and_not_counted(engine):

@@ -15,6 +15,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -26,6 +27,15 @@ from conftest import REPO
 from multiexit_ros.errors import ConfigError
 from multiexit_ros.model import MultiExitSegNet, preset
 from multiexit_ros.runtime import Engine, LatencyProfile, measure_profile
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _one_torch_thread():
+    """Use one thread: on a CPU shared with other jobs, two spin-waiting threads stall."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _random_profile(seed=0, exits=3, n=40):
@@ -136,7 +146,7 @@ def test_profile_command_writes_a_loadable_file(tmp_path):
     proc = subprocess.run(
         [sys.executable, '-m', 'multiexit_ros', 'profile', '--preset', 'tiny', '--device',
          'cpu', '--size', '48x64', '--warmup', '1', '--samples', '2', '-o', str(out)],
-        capture_output=True, text=True, cwd=REPO)
+        capture_output=True, text=True, cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr
     assert 'p95 ms' in proc.stdout and str(out) in proc.stdout
     profile = LatencyProfile.load(out)
