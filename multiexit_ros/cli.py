@@ -31,6 +31,7 @@ __all__ = ['COMMANDS', 'build_parser', 'main']
 # name: help line. The module multiexit_ros.commands.<name> implements it.
 COMMANDS = {
     'info': 'per-exit parameters, FLOPs and network latency of a model',
+    'profile': 'measure and write the per-exit latency profile the runtime plans with',
 }
 
 
