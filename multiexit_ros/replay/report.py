@@ -88,6 +88,6 @@ def write_summary(out_dir, summary: dict) -> tuple:
             f'- model: {summary["model"]}; device {summary["device"]}', '',
             'Every frame is processed, dropped (replaced in the one-slot buffer while the '
             'network was busy) or rejected. Deadline misses are counted over processed '
-            'frames; exits lists how many frames ran each exit (0 first).', '']
+            'frames; exits lists how many frames ran each exit (0 first).', '', '']
     _atomic_write(md, '\n'.join(head) + markdown_table(summary))
     return js, md

@@ -98,13 +98,20 @@ class PolicyStats:
         if outcome.decision.get('late'):
             self.late += 1
 
-    def add_quality(self, mask: np.ndarray, reference: np.ndarray, ignore: bool = True):
-        """Compare one processed frame's mask with its label (or the final exit's mask)."""
+    def add_quality(self, mask: np.ndarray, reference: np.ndarray,
+                    ignore: bool = True) -> np.ndarray:
+        """Compare one processed frame's mask with its label (or the final exit's mask).
+
+        Returns:
+            This frame's confusion matrix (already added to the total).
+        """
         if mask.shape != reference.shape:
             import cv2
             mask = cv2.resize(mask, reference.shape[::-1], interpolation=cv2.INTER_NEAREST)
         ignore_index = self.ignore_index if ignore else None
-        self.matrix += confusion(mask, reference, self.num_classes, ignore_index)
+        matrix = confusion(mask, reference, self.num_classes, ignore_index)
+        self.matrix += matrix
+        return matrix
 
     def summary(self, frames: int) -> dict:
         """Return the JSON-ready summary over ``frames`` camera frames."""
