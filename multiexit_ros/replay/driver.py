@@ -15,6 +15,7 @@
 
 import logging
 from pathlib import Path
+import shutil
 import time
 
 from ..errors import BagError, ConfigError
@@ -101,6 +102,8 @@ def replay(opts) -> dict:
         profile.save(out / 'profile.json')
         run = _Run(opts, rec, choice, engine, policies, out)
         if opts.write_bag:
+            if (out / 'replay_bag').exists():  # this folder's own output of an earlier run
+                shutil.rmtree(out / 'replay_bag')
             run.bag = OutputRecording(out / 'replay_bag', rec, real.labels.palette_array())
         total = rec.message_count(choice.camera)
         if opts.max_frames:
@@ -123,7 +126,7 @@ def replay(opts) -> dict:
                 if conn.topic == choice.camera:
                     if opts.max_frames and run.count >= opts.max_frames:
                         break
-                    run.on_frame(conn, t, raw)
+                    run.on_frame(conn, t_ns, raw)
                     bar.update(1)
                 elif conn.topic == choice.speed:
                     run.on_speed(rec.deserialize(conn, raw), t)

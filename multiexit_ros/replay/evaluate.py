@@ -146,7 +146,7 @@ class _Run:
                 reference = self.engine.mask(frame.image, self.final, self.out_size)
             self._emit(frame, outcomes, reference, labels=False)
         else:
-            key = int(round(frame.stamp * 1e9))
+            key = frame.stamp_ns
             if key in self.labels:
                 self._emit(frame, outcomes, self.labels.pop(key)[0], labels=True)
             else:
@@ -197,17 +197,18 @@ class _Run:
             return
         self.speeds.add(t, speed, stamp)
 
-    def on_frame(self, conn, t, raw):
+    def on_frame(self, conn, t_ns, raw):
         t0 = time.perf_counter()
-        stamp, error, image = t, '', None
+        t = t_ns * 1e-9
+        stamp_ns, error, image = t_ns, '', None
         try:
             msg = self.rec.deserialize(conn, raw)
-            stamp = _stamp_ns(msg) * 1e-9
+            stamp_ns = _stamp_ns(msg)
             image, error = _decode(conn, msg, self.messages)
         except (BagError, AttributeError) as err:
             error = f'undecodable message ({err})'
         self.read_s += time.perf_counter() - t0
-        frame = Frame(self.count, t, stamp, image, error)
+        frame = Frame(self.count, t, stamp_ns * 1e-9, image, error, stamp_ns)
         self.count += 1
         self.frames[frame.index] = frame
         for tl in self.timelines:

@@ -45,6 +45,7 @@ class Frame:
         stamp: Header stamp in seconds (capture time; the frame's age counts from it).
         image: Decoded RGB (H, W, 3) or mono (H, W) uint8; None when undecodable.
         error: Why it could not be decoded ('' when it could).
+        stamp_ns: Header stamp in integer nanoseconds (exact, for matching labels).
     """
 
     index: int
@@ -52,6 +53,7 @@ class Frame:
     stamp: float
     image: Optional[np.ndarray] = None
     error: str = ''
+    stamp_ns: int = 0
 
 
 @dataclass

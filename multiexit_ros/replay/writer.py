@@ -61,12 +61,12 @@ class RecordingWriter:
         self.storage = storage
         self.ros1 = storage == 'ros1'
         self.typestore = get_typestore(Stores.ROS1_NOETIC if self.ros1 else Stores.ROS2_HUMBLE)
-        self._tmp = self.path.with_name(self.path.name + '.partial')
-        if self._tmp.is_dir():
-            shutil.rmtree(self._tmp)
-        elif self._tmp.exists():
-            self._tmp.unlink()
-        self._tmp.parent.mkdir(parents=True, exist_ok=True)
+        # Written inside a hidden folder under the final name (rosbag2 names its files
+        # after the folder), then moved into place when complete.
+        self._box = self.path.parent / f'.{self.path.name}.partial'
+        shutil.rmtree(self._box, ignore_errors=True)
+        self._box.mkdir(parents=True)
+        self._tmp = self._box / self.path.name
         if self.ros1:
             from rosbags.rosbag1 import Writer
             self._writer = Writer(self._tmp)
@@ -156,6 +156,7 @@ class RecordingWriter:
         """Finish the recording and move it to its final name."""
         self._writer.close()
         os.replace(self._tmp, self.path)
+        shutil.rmtree(self._box, ignore_errors=True)
 
     def abort(self):
         """Drop the partly written recording."""
@@ -163,10 +164,7 @@ class RecordingWriter:
             self._writer.close()
         except Exception:  # already broken; removing it is all that is left
             _LOG.debug('closing a failed recording', exc_info=True)
-        if self._tmp.is_dir():
-            shutil.rmtree(self._tmp, ignore_errors=True)
-        elif self._tmp.exists():
-            self._tmp.unlink()
+        shutil.rmtree(self._box, ignore_errors=True)
 
     def __enter__(self) -> 'RecordingWriter':
         """Return self."""
