@@ -31,6 +31,8 @@ __all__ = ['COMMANDS', 'build_parser', 'main']
 # name: help line. The module multiexit_ros.commands.<name> implements it.
 COMMANDS = {
     'info': 'per-exit parameters, FLOPs and network latency of a model',
+    'train': 'train a multi-exit network with block-dependent losses',
+    'evaluate': 'per-exit mIoU, pixel accuracy, per-class IoU and latency on a dataset',
 }
 
 
