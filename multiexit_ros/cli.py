@@ -34,6 +34,8 @@ COMMANDS = {
     'profile': 'measure and write the per-exit latency profile the runtime plans with',
     'replay': 'evaluate a recording (rosbag2 / ROS 1) offline, comparing exit policies',
     'demo': 'generate a drive recording and replay it with the shipped model (CPU)',
+    'train': 'train a multi-exit network with block-dependent losses',
+    'evaluate': 'per-exit mIoU, pixel accuracy, per-class IoU and latency on a dataset',
 }
 
 

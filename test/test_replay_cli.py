@@ -106,8 +106,8 @@ def test_demo_from_a_folder_of_frames(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for i, img in enumerate(frames(5)):
         cv2.imwrite(str(src / f'f{i:03d}.png'), img)
-        cv2.imwrite(str(annot / f'f{i:03d}.png'), rng.integers(0, 12, img.shape[:2],
-                                                                dtype=np.uint8))
+        label = rng.integers(0, 12, img.shape[:2], dtype=np.uint8)
+        cv2.imwrite(str(annot / f'f{i:03d}.png'), label)
     out = tmp_path / 'demo'
     assert main(['demo', '--out', str(out), '--source', str(src), '--frames', '5',
                  '--preset', 'tiny', '--no-progress', '--no-plots']) == 0

@@ -26,11 +26,11 @@ import time
 from typing import Optional
 
 from ..errors import BagError, ImageError, MultiExitError
-from .recording import IMAGE_TYPE, Recording, choose_topics
+from .recording import IMAGE_TYPE
 from .stats import miou, PolicyStats
 from .timing import Frame, NodeTimeline, SpeedLog
 
-__all__ = ['ReplayOptions', 'replay']
+__all__ = ['ReplayOptions']
 
 _LOG = logging.getLogger(__name__)
 

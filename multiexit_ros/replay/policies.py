@@ -59,12 +59,14 @@ def build_engine(config, preset: Optional[str] = None, seed: int = 0):
 
         from ..model import MultiExitSegNet, preset as make_preset
         torch.manual_seed(seed)
-        return Engine(MultiExitSegNet(make_preset(preset)), device=config.device, precision=config.precision,
+        return Engine(MultiExitSegNet(make_preset(preset)), device=config.device,
+                      precision=config.precision,
                       allow_cpu_fallback=config.allow_cpu_fallback)
     if not config.model_path and not default_model_path().is_file():
         raise CheckpointError(
-            f'the shipped model is missing ({default_model_path()}); train one with '
-            f'`multiexit train` (see the README), or pass --model FILE or --preset tiny')
+            f'the shipped model is missing ({default_model_path()}); train it with '
+            f'`multiexit train` (see the README), or pass --model FILE (or --preset tiny '
+            f'for an untrained network)')
     return Engine.from_config(config)
 
 
