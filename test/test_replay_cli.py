@@ -119,7 +119,6 @@ def test_demo_from_a_folder_of_frames(tmp_path, capsys):
 
 
 def test_demo_generated_smoke(tmp_path, capsys):
-    pytest.importorskip('multiexit_ros.data.synthetic')
     out = tmp_path / 'demo'
     assert main(['demo', '--out', str(out), '--frames', '8', '--size', '48x64',
                  '--preset', 'tiny', '--no-progress']) == 0

@@ -91,7 +91,7 @@ class Recording:
 
     @property
     def connections(self) -> list:
-        """List the reader's connections (for copying raw messages)."""
+        """Return every connection of the reader, for copying raw messages."""
         return list(self._reader.connections)
 
     def describe_topics(self) -> str:
