@@ -96,7 +96,7 @@ class PipelineConfig:
                           range=(0, 8192))
     output_height: int = _f(0, 'mask height; 0: the camera image height', range=(0, 8192))
     output_width: int = _f(0, 'mask width; 0 (with output_height 0): the camera image '
-                                   'width', range=(0, 8192))
+                              'width', range=(0, 8192))
     policy: str = _f('speed', 'exit choice: speed (deepest exit that fits the budget) or '
                               'fixed', choices=('speed', 'fixed'))
     fixed_exit: int = _f(-1, 'exit of the fixed policy; -1: the last', range=(-1, 255))

@@ -65,6 +65,8 @@ class CudaPath:
         self._end = torch.cuda.Event(enable_timing=True)
         self._pinned: dict = {}
         self._graph_cache: dict = {}
+        # Weights and constants were uploaded on the default stream; ours must see them.
+        torch.cuda.synchronize(device)
 
     def _host_buffer(self, role: str, shape: tuple) -> torch.Tensor:
         buf = self._pinned.get(role)
@@ -107,6 +109,10 @@ class CudaPath:
         Returns:
             (mask, :class:`CudaTiming`).
         """
+        with torch.cuda.device(self.device):  # graph capture uses the current device
+            return self._infer(image, exit_index, in_size, out_size)
+
+    def _infer(self, image, exit_index, in_size, out_size):
         graph = self._graph(exit_index, image.shape, in_size, out_size) if self.graphs \
             else None
         pinned_in = self._host_buffer('in', image.shape)

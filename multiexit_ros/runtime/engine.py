@@ -213,7 +213,9 @@ class Engine:
 
     @staticmethod
     def _mask(logits: torch.Tensor) -> torch.Tensor:
-        return logits[0].argmax(0).to(torch.uint8)
+        # max(0).indices is argmax; on the CPU it is several times faster than argmax(0),
+        # which reduces over the strided class dimension slowly.
+        return logits[0].max(0).indices.to(torch.uint8)
 
     def _sizes(self, img: np.ndarray, out_size) -> tuple:
         in_size = self.input_size_for(img.shape)

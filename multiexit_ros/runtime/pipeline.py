@@ -129,7 +129,18 @@ class PerceptionPipeline:
             MultiExitError: Missing or bad checkpoint, profile or setting.
         """
         engine = Engine.from_config(config)
-        return cls(engine, config, load_or_measure_profile(config, engine, image_size))
+        pipeline = cls(engine, config, load_or_measure_profile(config, engine, image_size))
+        if image_size and config.profile_path:
+            pipeline.warmup(image_size)  # measuring a profile has warmed up already
+        return pipeline
+
+    def warmup(self, image_size, passes: int = 2):
+        """Run every exit on a blank image of ``image_size`` (H, W) before real frames.
+
+        The first passes at a new size are slow (allocations, cuDNN autotuning, CUDA graph
+        capture); call this once the camera size is known, before the first frame.
+        """
+        self.engine.warmup(image_size, passes, self._out_size)
 
     @property
     def labels(self):

@@ -113,11 +113,11 @@ class LatencyProfile:
             self.add(exit_index, v)
 
     def samples(self, exit_index: int) -> list:
-        """Samples of an exit, oldest first."""
+        """Return the samples of an exit, oldest first."""
         return list(self._samples[exit_index])
 
     def n(self, exit_index: int) -> int:
-        """Number of samples of an exit."""
+        """Return the number of samples of an exit."""
         return len(self._samples[exit_index])
 
     def quantile(self, exit_index: int, q: float) -> float:
