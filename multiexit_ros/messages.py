@@ -126,12 +126,13 @@ def image_to_array(msg) -> np.ndarray:
         pixels = np.ascontiguousarray(pixels).view(f'{order}u2')
         pixels = (pixels >> 8).astype(np.uint8)
     pixels = pixels.reshape(height, width, channels)
+    # np.array copies exactly once: the result never aliases the message's buffer.
     if layout == 'mono':
-        return np.ascontiguousarray(pixels[:, :, 0])
+        return np.array(pixels[:, :, 0], order='C')
     if layout in ('rgb', 'rgba'):
-        return np.ascontiguousarray(pixels[:, :, :3])
+        return np.array(pixels[:, :, :3], order='C')
     if layout in ('bgr', 'bgra'):
-        return np.ascontiguousarray(pixels[:, :, 2::-1])
+        return np.array(pixels[:, :, 2::-1], order='C')
     cv2 = _cv2()
     if layout in _BAYER_CODES:
         return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, 0]),

@@ -57,8 +57,10 @@ SIXTEEN_BIT = {
 def test_8bit_encodings_honour_row_padding(encoding, pad):
     stored, expected = EIGHT_BIT[encoding]
     data, step = padded(np.ascontiguousarray(stored).reshape(H, -1), pad)
-    out = image_to_array(image(data, H, W, encoding, step))
-    assert out.dtype == np.uint8 and out.flags.c_contiguous
+    msg = image(data, H, W, encoding, step)
+    out = image_to_array(msg)
+    assert out.dtype == np.uint8 and out.flags.c_contiguous and out.flags.writeable
+    assert not np.shares_memory(out, msg.data)
     np.testing.assert_array_equal(out, expected)
 
 
