@@ -15,7 +15,8 @@
 
 Each strategy runs on the same batch, in both implementations (``gate``: one forward
 pass; ``rerun``: each block once per stream, the simple reference), and the timed
-steps are interleaved (in a shuffled order each round) so that all of them see the same machine load.
+steps are interleaved (in a shuffled order each round) so that all of them see the
+same machine load.
 
 Usage: python bench/train_step.py [--preset small] [--size 180x240] [--batch 4]
 """
@@ -119,9 +120,9 @@ def main():
              f'Machine: {result["machine"]}', '',
              'One step = forward of every exit, losses, backward, SGD update; best of '
              f'{args.repeat} interleaved steps after warm-up, measured as process CPU time '
-             f'with {args.threads} thread(s) on a CPU (wall time on CUDA). `gate`: one forward pass with '
-             'per-stream gradient gates (the implementation used for training); `rerun`: '
-             'each block re-run once per gradient stream (reference). `-`: only one stream '
+             f'with {args.threads} thread(s) on a CPU (wall time on CUDA). `gate`: one forward '
+             'pass with per-stream gradient gates (the implementation used for training); '
+             '`rerun`: each block re-run once per gradient stream (reference). `-`: only one stream '
              'crosses every block, so both are the same plain pass. `joint again` runs the very '
              'same computation as `joint`: its ratio shows the noise floor of this machine.',
              '',

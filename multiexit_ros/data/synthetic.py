@@ -148,21 +148,21 @@ class _Camera:
         cv2.fillConvexPoly(self.lab, pts, int(cls))
 
     def ground(self, x0, x1, z0, z1, rgb, cls):
-        """A flat quad on the road plane between lateral x0..x1 and depths z0..z1."""
+        """Draw a flat quad on the road plane between lateral x0..x1 and depths z0..z1."""
         z0, z1 = max(z0, _NEAR), min(z1, _FAR)
         if z1 > z0:
             self.poly(self.proj([x0, x1, x1, x0], [0] * 4, [z0, z0, z1, z1]),
                       self.tone(rgb, z0), cls)
 
     def wall(self, x, y0, y1, z0, z1, rgb, cls):
-        """A vertical quad in the plane X = x (parallel to the road)."""
+        """Draw a vertical quad in the plane X = x (parallel to the road)."""
         z0, z1 = max(z0, _NEAR), min(z1, _FAR)
         if z1 > z0:
             self.poly(self.proj([x] * 4, [y0, y1, y1, y0], [z0, z0, z1, z1]),
                       self.tone(rgb, z0), cls)
 
     def front(self, x0, x1, y0, y1, z, rgb, cls):
-        """A vertical quad facing the camera at depth z."""
+        """Draw a vertical quad facing the camera at depth z."""
         if _NEAR <= z <= _FAR:
             self.poly(self.proj([x0, x1, x1, x0], [y0, y0, y1, y1], [z] * 4),
                       self.tone(rgb, z), cls)
