@@ -119,13 +119,13 @@ def main():
              f'{args.batch}, {args.device})', '',
              f'Machine: {result["machine"]}', '',
              'One step = forward of every exit, losses, backward, SGD update; best of '
-             f'{args.repeat} interleaved steps after warm-up, measured as process CPU time '
-             f'with {args.threads} thread(s) on a CPU (wall time on CUDA). `gate`: one forward '
-             'pass with per-stream gradient gates (the implementation used for training); '
-             '`rerun`: each block re-run once per gradient stream (reference). `-`: only one '
-             'stream crosses every block, so both are the same plain pass. `joint again` runs the very '
-             'same computation as `joint`: its ratio shows the noise floor of this machine.',
-             '',
+             f'{args.repeat} interleaved steps after warm-up, measured as process CPU '
+             f'time with {args.threads} thread(s) on a CPU (wall time on CUDA). '
+             '`gate`: one forward pass with per-stream gradient gates (used for '
+             'training); `rerun`: each block re-run once per gradient stream '
+             '(reference). `-`: only one stream crosses every block, so both are the '
+             'same plain pass. `joint again` runs the very same computation as '
+             '`joint`: its ratio shows the noise floor of this machine.', '',
              '| strategy | gate ms | gate / joint | rerun ms | rerun / joint | gate / rerun |',
              '|---|---:|---:|---:|---:|---:|']
     for r in rows:

@@ -21,7 +21,9 @@ import pytest
 
 from conftest import REPO
 
-SOURCES = ['multiexit_ros', 'test', 'launch', 'bench', 'setup.py']
+# launch/ arrives with the ROS node; check only what exists (flake8 fails on a missing path).
+SOURCES = [s for s in ['multiexit_ros', 'test', 'launch', 'bench', 'setup.py']
+           if (REPO / s).exists()]
 
 
 @pytest.mark.flake8
