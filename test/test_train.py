@@ -94,6 +94,7 @@ def test_interrupted_training_resumes_exactly(tmp_path):
     assert [json.loads(line)['step'] for line in lines] == [2, 3, 4]
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_single_process_evaluation(tmp_path):
     out = tmp_path / 'ddp'
     env = dict(os.environ, OMP_NUM_THREADS='1',

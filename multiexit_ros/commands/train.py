@@ -62,7 +62,7 @@ def add_arguments(parser):
 
 
 def overrides(args) -> list:
-    """The ``key=value`` overrides given by explicit flags and ``--set``, in order."""
+    """Return the ``key=value`` overrides given by explicit flags and ``--set``, in order."""
     items = []
     for flag, key in FLAGS.items():
         value = getattr(args, flag, None)

@@ -43,7 +43,7 @@ def _folder(path: Path, what: str) -> Path:
 
 
 def camvid(root, split: str, transform: Transform = None, seed: int = 0):
-    """CamVid in the SegNet layout: ``SPLIT.txt`` lists, ``SPLIT/`` and ``SPLITannot/``.
+    """Read CamVid in the SegNet layout: ``SPLIT.txt`` lists, ``SPLIT/``, ``SPLITannot/``.
 
     List lines hold two paths starting with ``/SegNet/CamVid/`` (that prefix is
     replaced by ``root``); without a list, every PNG in ``SPLIT/`` is used.
@@ -113,7 +113,7 @@ def read_classes(path) -> LabelSet:
 
 
 def folder(root, split: str, transform: Transform = None, seed: int = 0):
-    """The generic layout described in this module's docstring."""
+    """Read the generic folder layout described in this module's docstring."""
     root = _folder(Path(root), 'dataset')
     labels = read_classes(root / 'classes.txt')
     image_dir = _folder(root / 'images' / split, f'split {split!r} images')
@@ -155,4 +155,3 @@ class GeneratedDataset(SegmentationDataset):
     def read(self, index: int) -> tuple:
         """Render scene ``index`` of this split."""
         return render_scene(self.first + index, *self.size)
-

@@ -30,93 +30,11 @@ import math
 import cv2
 import numpy as np
 
+from .scene import FAR as _FAR, LIGHTS as _LIGHTS, NEAR as _NEAR, World as _World
+
 __all__ = ['render_scene', 'render_sequence']
 
 SKY, BUILDING, POLE, ROAD, PAVEMENT, TREE, SIGN, FENCE, CAR, PEDESTRIAN, BICYCLIST = range(11)
-_NEAR, _FAR = 1.0, 160.0          # clipping distances (m)
-_LIGHTS = {  # sky top, sky horizon, gain, tint (RGB multipliers)
-    'day': ((70, 130, 210), (185, 210, 235), 1.0, (1.0, 1.0, 1.0)),
-    'overcast': ((150, 155, 165), (200, 202, 205), 0.85, (0.95, 0.97, 1.0)),
-    'dusk': ((40, 50, 110), (235, 150, 90), 0.7, (1.1, 0.9, 0.8)),
-    'bright': ((90, 160, 235), (215, 230, 245), 1.15, (1.02, 1.0, 0.97)),
-}
-
-
-class _World:
-    """Static and moving objects of one drive, in metres (X right, Y up, z forward)."""
-
-    def __init__(self, seed: int, length: float):
-        rng = np.random.default_rng(seed)
-        self.rng = rng
-        self.light = list(_LIGHTS)[rng.integers(len(_LIGHTS))]
-        self.cam_h = rng.uniform(1.2, 1.8)
-        self.horizon = rng.uniform(0.36, 0.5)
-        self.vp_x = rng.uniform(0.42, 0.58)
-        self.focal = rng.uniform(0.75, 1.1)
-        lanes, self.lane_w = int(rng.integers(2, 5)), rng.uniform(3.0, 3.6)
-        self.road = (-self.lane_w * rng.uniform(0.5, lanes - 0.5), 0.0)
-        self.road = (self.road[0], self.road[0] + lanes * self.lane_w)
-        self.lanes = lanes
-        self.walk = (rng.uniform(2.0, 4.0), rng.uniform(2.0, 4.0))    # pavement widths
-        self.verge = (rng.uniform(0, 4), rng.uniform(0, 4))
-        self.grass = rng.random() < 0.5
-        self.asphalt = rng.uniform(60, 95)
-        self.objects = []   # (kind, params...) with a depth for painter's order
-        self.buildings = []
-        left_edge = self.road[0] - self.walk[0] - self.verge[0]
-        right_edge = self.road[1] + self.walk[1] + self.verge[1]
-        for side, edge in ((-1, left_edge), (1, right_edge)):
-            z = -10.0
-            while z < length + _FAR:
-                size = rng.uniform(6, 25)
-                if rng.random() > 0.12:
-                    colour = rng.uniform(70, 200, 3) * rng.uniform(0.8, 1.2, 3)
-                    self.buildings.append((side, edge + side * rng.uniform(0, 2), z, z + size,
-                                           rng.uniform(6, 28), colour, rng.uniform(2.8, 3.5),
-                                           rng.uniform(2.0, 4.0)))
-                z += size + rng.uniform(0, 4)
-        self.skyline = [(x, x + rng.uniform(10, 40), rng.uniform(10, 45),
-                         rng.uniform(90, 170)) for x in np.arange(-200, 200, 25.0)]
-        curbs = (self.road[0] - self.walk[0] + 0.5, self.road[1] + self.walk[1] - 0.5)
-        for kind, spacing in (('tree', (8, 25)), ('lamp', (15, 35)), ('fence', (20, 60))):
-            for side in (0, 1):
-                z = rng.uniform(0, spacing[0])
-                while z < length + _FAR:
-                    x = curbs[side] if kind != 'lamp' else (self.road[side] + (0.4 if side
-                                                                               else -0.4))
-                    if kind == 'fence':
-                        span = rng.uniform(5, 25)
-                        self.objects.append(['fence', x, z, 0.0, span, rng.uniform(0.9, 1.3)])
-                    elif kind == 'tree':
-                        self.objects.append(['tree', x, z, 0.0, rng.uniform(2, 3.5),
-                                             rng.uniform(1.2, 3.0),
-                                             rng.uniform(0.6, 1.1, 3) * (60, 120, 50)])
-                    else:
-                        self.objects.append(['lamp', x, z, 0.0, rng.uniform(5, 8),
-                                             rng.random() < 0.5])
-                    z += rng.uniform(*spacing)
-        for _ in range(int(rng.integers(2, 9) * (length + _FAR) / 100)):  # traffic
-            lane = int(rng.integers(lanes))
-            x = self.road[0] + (lane + 0.5) * self.lane_w + rng.uniform(-0.3, 0.3)
-            self.objects.append(['car', x, rng.uniform(4, length + _FAR), rng.uniform(0, 12),
-                                 rng.uniform(1.6, 1.9), rng.uniform(1.3, 1.7),
-                                 rng.uniform(20, 230, 3)])
-        for _ in range(int(rng.integers(0, 6) * (length + _FAR) / 100)):  # parked cars
-            side = int(rng.integers(2))
-            x = self.road[side] + (1.2 if side == 0 else -1.2)
-            self.objects.append(['car', x, rng.uniform(4, length + _FAR), 0.0,
-                                 rng.uniform(1.6, 1.9), rng.uniform(1.3, 1.7),
-                                 rng.uniform(20, 230, 3)])
-        for _ in range(int(rng.integers(2, 14) * (length + _FAR) / 100)):  # pedestrians
-            side = int(rng.integers(2))
-            x = self.road[side] + (-1 if side == 0 else 1) * rng.uniform(0.5, self.walk[side])
-            self.objects.append(['person', x, rng.uniform(3, length + _FAR),
-                                 rng.uniform(-1.5, 1.5), rng.uniform(1.55, 1.9),
-                                 rng.uniform(20, 220, 3)])
-        for _ in range(int(rng.integers(0, 3) * (length + _FAR) / 100)):  # cyclists
-            x = self.road[1] - rng.uniform(0.6, 1.2)
-            self.objects.append(['cyclist', x, rng.uniform(5, length + _FAR),
-                                 rng.uniform(3, 7), 1.75, rng.uniform(20, 220, 3)])
 
 
 class _Camera:
@@ -148,21 +66,21 @@ class _Camera:
         cv2.fillConvexPoly(self.lab, pts, int(cls))
 
     def ground(self, x0, x1, z0, z1, rgb, cls):
-        """A flat quad on the road plane between lateral x0..x1 and depths z0..z1."""
+        """Draw a flat quad on the road plane between lateral x0..x1 and depths z0..z1."""
         z0, z1 = max(z0, _NEAR), min(z1, _FAR)
         if z1 > z0:
             self.poly(self.proj([x0, x1, x1, x0], [0] * 4, [z0, z0, z1, z1]),
                       self.tone(rgb, z0), cls)
 
     def wall(self, x, y0, y1, z0, z1, rgb, cls):
-        """A vertical quad in the plane X = x (parallel to the road)."""
+        """Draw a vertical quad in the plane X = x (parallel to the road)."""
         z0, z1 = max(z0, _NEAR), min(z1, _FAR)
         if z1 > z0:
             self.poly(self.proj([x] * 4, [y0, y1, y1, y0], [z0, z0, z1, z1]),
                       self.tone(rgb, z0), cls)
 
     def front(self, x0, x1, y0, y1, z, rgb, cls):
-        """A vertical quad facing the camera at depth z."""
+        """Draw a vertical quad facing the camera at depth z."""
         if _NEAR <= z <= _FAR:
             self.poly(self.proj([x0, x1, x1, x0], [y0, y0, y1, y1], [z] * 4),
                       self.tone(rgb, z), cls)

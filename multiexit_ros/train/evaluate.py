@@ -95,7 +95,8 @@ def write_report(out_dir, result: dict, title: str = 'Per-exit evaluation') -> l
     for key in ('model', 'dataset', 'split', 'images', 'size', 'device'):
         if key in result:
             lines.append(f'- {key}: {result[key]}')
-    lines += ['', '| exit | mIoU | pixel acc | latency ms | GFLOPs |', '|---:|---:|---:|---:|---:|']
+    lines += ['', '| exit | mIoU | pixel acc | latency ms | GFLOPs |',
+              '|---:|---:|---:|---:|---:|']
     for e in exits:
         lines.append(f'| {e["exit"]} | {_f(e["miou"])} | {_f(e["pixel_accuracy"])} | '
                      f'{_f(e.get("latency_ms"), 2)} | {_f(e.get("gflops"), 2)} |')

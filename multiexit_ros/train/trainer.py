@@ -202,6 +202,7 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> di
 
 def _validate(net, val_set, config, device, dist_info, step) -> dict:
     if dist_info.active:  # every process evaluates the same weights and statistics
+        _check_replicas(net)
         for buf in net.buffers():
             torch.distributed.broadcast(buf, 0)
     loader = DataLoader(val_set, config.run.val_batch_size,
@@ -217,6 +218,17 @@ def _validate(net, val_set, config, device, dist_info, step) -> dict:
         log.info('step %d: val mIoU per exit %s', step,
                  ' '.join('-' if v is None else f'{v:.3f}' for v in metrics['miou']))
     return metrics
+
+
+def _check_replicas(net):
+    """Fail loudly if the processes' weights differ (gradients were not synchronized)."""
+    sums = torch.stack([p.detach().double().sum() for p in net.parameters()])
+    low, high = sums.clone(), sums.clone()
+    torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
+    torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
+    if not torch.equal(low, high):
+        raise RuntimeError('distributed replicas hold different weights: gradients were not '
+                           'synchronized')
 
 
 def _save(out, net, optimizer, scaler, config, labels, metrics, history, step, epoch, batch):
