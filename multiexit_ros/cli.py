@@ -32,6 +32,10 @@ __all__ = ['COMMANDS', 'build_parser', 'main']
 COMMANDS = {
     'info': 'per-exit parameters, FLOPs and network latency of a model',
     'profile': 'measure and write the per-exit latency profile the runtime plans with',
+    'replay': 'evaluate a recording (rosbag2 / ROS 1) offline, comparing exit policies',
+    'demo': 'generate a drive recording and replay it with the shipped model (CPU)',
+    'train': 'train a multi-exit network with block-dependent losses',
+    'evaluate': 'per-exit mIoU, pixel accuracy, per-class IoU and latency on a dataset',
 }
 
 

@@ -1,0 +1,222 @@
+# Copyright 2026 The multiexit_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The replay: a recording through every policy's pipeline, in simulated real time.
+
+One pass over the recording. Each camera frame is decoded once and handed to every
+policy's :class:`~multiexit_ros.replay.timing.NodeTimeline`; the network work is shared
+(:mod:`.shared`). When every policy has decided a frame's fate it is scored (against
+its label, or the final exit's mask), written to ``frames.jsonl`` and forgotten.
+"""
+
+from dataclasses import dataclass, field
+import logging
+from pathlib import Path
+import time
+from typing import Optional
+
+from ..errors import BagError, ImageError, MultiExitError
+from .recording import IMAGE_TYPE
+from .stats import miou, PolicyStats
+from .timing import Frame, NodeTimeline, SpeedLog
+
+__all__ = ['ReplayOptions']
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayOptions:
+    """What to replay and how."""
+
+    recording: Path
+    out_dir: Path
+    config: object                      # base PipelineConfig (model, device, budget, ...)
+    preset: Optional[str] = None        # untrained network instead of a checkpoint (tests)
+    camera_topic: Optional[str] = None  # None: find by type
+    speed_topic: Optional[str] = None   # None: find by type; '': none
+    label_topic: Optional[str] = None   # None: find by name; '': none
+    latency: str = 'profile'            # profile: simulate from it; measured: time each pass
+    policies: list = field(default_factory=list)  # empty: all
+    write_bag: bool = False             # add an mcap with the speed policy's masks
+    bag_policy: str = 'speed'           # whose masks go into the output recording
+    max_frames: int = 0                 # 0: all
+    plots: bool = True
+    progress: bool = True
+    label_wait_s: float = 1.0           # how long a frame waits for its label message
+
+
+def _decode(conn, msg, messages) -> tuple:
+    """Return (image or None, error text) for one camera message."""
+    try:
+        if conn.msgtype == IMAGE_TYPE:
+            image = messages.image_to_array(msg)
+        else:
+            image = messages.compressed_to_array(msg)
+    except ImageError as err:
+        return None, f'undecodable image ({err})'
+    # A view of the message buffer is read-only; the network wants an array it owns.
+    return (image if image.flags.writeable else image.copy()), ''
+
+
+def _stamp_ns(msg) -> int:
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+class _Run:
+    """State of one replay (kept small: frames are forgotten once scored)."""
+
+    def __init__(self, opts, rec, choice, engine, policies, out):
+        from .. import messages
+
+        self.opts, self.rec, self.choice, self.messages = opts, rec, choice, messages
+        self.engine, self.policies, self.out = engine, policies, out
+        self.n_policies = len(policies)
+        self.final = engine.num_exits - 1
+        cfg = policies[0][0].config
+        self.out_size = (cfg.output_height, cfg.output_width) if cfg.output_height else None
+        labels = engine.labels
+        self.stats = {s.name: PolicyStats(s.name, engine.num_exits, labels.num_classes,
+                                          labels.ignore_index) for s, _ in policies}
+        self.speeds = SpeedLog()
+        self.pending = {}       # frame index -> {policy: Outcome}
+        self.frames = {}        # frame index -> Frame, until decided by every policy
+        self.awaiting = {}      # stamp ns -> (frame, outcomes) waiting for a label
+        self.labels = {}        # stamp ns -> (label array, arrival)
+        self.series = []        # per processed frame of the speed policy, for the plots
+        self.bag = None
+        self.read_s = 0.0
+        self.count = 0
+        self.labelled = 0
+        from .report import FrameLog
+        self.log = FrameLog(out / 'frames.jsonl')
+        self.timelines = []
+        for spec, pipe in policies:
+            self.timelines.append(NodeTimeline(
+                spec.name, self._processor(spec.name, pipe), self.speeds,
+                pipe.update_speed, self._collector(spec.name)))
+
+    def _processor(self, name, pipe):
+        def process(frame, now):
+            from .timing import Outcome
+
+            self.engine.current = frame.index
+            result = pipe.process(frame.image, frame.stamp, now)
+            rec = result.record.to_dict()
+            if result.record.skipped:
+                return Outcome('rejected', f'skipped by the planner ({rec["reason"]})',
+                               latency_s=0.0, decision=rec)
+            return Outcome('processed', rec['reason'], exit=result.exit,
+                           latency_s=result.record.actual_s, decision=rec, mask=result.mask)
+        return process
+
+    def _collector(self, name):
+        def done(frame, outcome):
+            self.stats[name].add(outcome, frame.stamp)
+            if name == self.opts.bag_policy and outcome.status == 'processed':
+                if self.bag is not None:
+                    self.bag.add_mask(int(outcome.finish * 1e9), frame.stamp, outcome.mask,
+                                      dict(outcome.decision, policy=name))
+                self.series.append((frame.arrival, outcome.start, outcome.exit,
+                                    outcome.latency_s, outcome.decision.get('speed_budget_s'),
+                                    outcome.decision.get('budget_s'),
+                                    outcome.decision.get('deadline_met')))
+            slot = self.pending.setdefault(frame.index, {})
+            slot[name] = outcome
+            if len(slot) == self.n_policies:
+                self._decided(self.frames.pop(frame.index), self.pending.pop(frame.index))
+        return done
+
+    def _decided(self, frame, outcomes):
+        """Every policy has decided this frame: score now or wait for its label."""
+        if self.choice.label is None:
+            reference = None
+            if any(o.status == 'processed' for o in outcomes.values()):
+                self.engine.current = frame.index
+                reference = self.engine.mask(frame.image, self.final, self.out_size)
+            self._emit(frame, outcomes, reference, labels=False)
+        else:
+            key = frame.stamp_ns
+            if key in self.labels:
+                self._emit(frame, outcomes, self.labels.pop(key)[0], labels=True)
+            else:
+                self.awaiting[key] = (frame, outcomes)
+        self.engine.release(frame.index)
+
+    def _emit(self, frame, outcomes, reference, labels):
+        record = {'frame': frame.index, 'arrival': frame.arrival, 'stamp': frame.stamp,
+                  'labelled': reference is not None if labels else None, 'policies': {}}
+        if labels and reference is not None:
+            self.labelled += 1
+        for name, out in outcomes.items():
+            rec = out.record()
+            if out.status == 'processed' and reference is not None:
+                matrix = self.stats[name].add_quality(out.mask, reference, ignore=labels)
+                rec['miou'] = miou(matrix)[0]
+            record['policies'][name] = rec
+        self.log.write(record)
+
+    def _expire(self, now):
+        limit = now - self.opts.label_wait_s
+        for key in [k for k, (f, _) in self.awaiting.items() if f.arrival < limit]:
+            frame, outcomes = self.awaiting.pop(key)
+            self._emit(frame, outcomes, None, labels=True)
+        for key in [k for k, (_, t) in self.labels.items() if t < limit]:
+            del self.labels[key]
+
+    def on_label(self, msg, t):
+        try:
+            label = self.messages.image_to_array(msg)
+            if msg.encoding != 'mono8' or label.ndim != 2:
+                raise ImageError(f'label encoding {msg.encoding}, expected mono8')
+        except ImageError as err:
+            _LOG.warning('ignoring a label on %s: %s', self.choice.label, err)
+            return
+        key = _stamp_ns(msg)
+        if key in self.awaiting:
+            frame, outcomes = self.awaiting.pop(key)
+            self._emit(frame, outcomes, label, labels=True)
+        else:
+            self.labels[key] = (label, t)
+
+    def on_speed(self, msg, t):
+        try:
+            speed, stamp = self.messages.speed_from_msg(msg, self.choice.speed_type)
+        except MultiExitError as err:
+            _LOG.warning('ignoring a speed message: %s', err)
+            return
+        self.speeds.add(t, speed, stamp)
+
+    def on_frame(self, conn, t_ns, raw):
+        t0 = time.perf_counter()
+        t = t_ns * 1e-9
+        stamp_ns, error, image = t_ns, '', None
+        try:
+            msg = self.rec.deserialize(conn, raw)
+            stamp_ns = _stamp_ns(msg)
+            image, error = _decode(conn, msg, self.messages)
+        except (BagError, AttributeError) as err:
+            error = f'undecodable message ({err})'
+        self.read_s += time.perf_counter() - t0
+        frame = Frame(self.count, t, stamp_ns * 1e-9, image, error, stamp_ns)
+        self.count += 1
+        self.frames[frame.index] = frame
+        for tl in self.timelines:
+            tl.arrive(frame)
+        self._expire(t)
+
+    def finish(self):
+        for tl in self.timelines:
+            tl.finish()
+        self._expire(float('inf'))
+        self.log.close()

@@ -1,0 +1,19 @@
+# Copyright 2026 The multiexit_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Training and evaluation of multi-exit networks with block-dependent losses.
+
+``routing`` (strategies and reach matrices), ``routed`` (exact routing in one forward
+pass), ``losses``, ``metrics`` (:class:`ConfusionMatrix`), ``config``, ``trainer`` and
+``evaluate``. Import the submodules directly; this package imports nothing heavy.
+"""

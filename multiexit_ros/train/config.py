@@ -1,0 +1,187 @@
+# Copyright 2026 The multiexit_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Training configuration: a YAML file, dotted ``key=value`` overrides, dataclasses.
+
+Sections and keys are the dataclass fields below, e.g. ``data.crop=[256,256]``,
+``routing.name=overlap``, ``optim.lr=0.02``. Unknown keys are an error.
+"""
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+from .routing import RoutingStrategy
+
+__all__ = ['DataConfig', 'OptimConfig', 'RunConfig', 'TrainConfig', 'apply_overrides',
+           'load_config']
+
+
+@dataclass
+class DataConfig:
+    """What to train and validate on."""
+
+    dataset: str = 'generated'     # camvid | cityscapes | folder | generated | a+b mix
+    root: str = ''                 # dataset folder (not needed for generated)
+    train_split: str = 'train'
+    val_split: str = 'val'
+    size: tuple = (360, 480)       # (H, W) every image is resized to first
+    crop: tuple = (256, 256)       # (H, W) training crop after random scaling
+    scale: tuple = (0.75, 1.5)     # random scale range
+    flip: bool = True
+    jitter: float = 0.25           # photometric jitter strength
+    generated_count: int = 512     # generated scenes in the training split
+    generated_val_count: int = 64  # generated scenes in the validation split
+    val_limit: int = 0             # validate on at most this many images (0 = all)
+    workers: int = 2               # data-loading processes per training process
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and schedule."""
+
+    optimizer: str = 'sgd'         # sgd (momentum, nesterov) | adamw
+    lr: float = 0.01               # peak learning rate (per process batch, not scaled)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    batch_size: int = 8            # per process
+    steps: int = 20000             # total optimizer steps
+    warmup: int = 200              # linear warm-up steps, then polynomial decay
+    poly_power: float = 0.9
+    grad_clip: float = 0.0         # max gradient norm (0 = off)
+
+
+@dataclass
+class RunConfig:
+    """Where and how the run executes."""
+
+    out: str = 'runs/train'        # output folder: checkpoints, state, metrics
+    device: str = 'auto'           # auto (cuda when available) | cpu | cuda | cuda:N
+    amp: bool = True               # mixed precision (CUDA only)
+    channels_last: bool = True     # memory format (CUDA only)
+    routing_mode: str = 'gate'     # gate (one forward) | rerun (reference implementation)
+    val_every: int = 1000          # validate and save every N steps (and at the end)
+    val_batch_size: int = 4
+    log_every: int = 10            # progress-bar refresh period (steps)
+    seed: int = 0
+    stop_after: int = 0            # end this invocation after N more steps (resume later)
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run."""
+
+    model: str = 'small'           # preset name
+    model_overrides: dict = field(default_factory=dict)  # ModelConfig fields to replace
+    init: str = ''                 # checkpoint to start from (weights only)
+    data: DataConfig = field(default_factory=DataConfig)
+    routing: RoutingStrategy = field(default_factory=RoutingStrategy)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        """JSON/YAML-ready nested dictionary."""
+        d = asdict(self)
+        d['routing'] = self.routing.to_dict()
+        return _plain(d)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'TrainConfig':
+        """Build from a nested mapping; unknown keys are an error."""
+        data = dict(data or {})
+        _known(data, cls, 'config')
+        kw = {k: v for k, v in data.items() if k not in ('data', 'routing', 'optim', 'run')}
+        for name, sub in (('data', DataConfig), ('optim', OptimConfig), ('run', RunConfig)):
+            section = data.get(name) or {}
+            if not isinstance(section, dict):
+                raise ConfigError(f'config section {name!r} must be a mapping')
+            _known(section, sub, name)
+            kw[name] = sub(**{k: tuple(v) if isinstance(v, list) else v
+                              for k, v in section.items()})
+        kw['routing'] = RoutingStrategy.from_dict(data.get('routing') or {})
+        config = cls(**kw)
+        config.check()
+        return config
+
+    def check(self):
+        """Raise :class:`ConfigError` on inconsistent values."""
+        o, d, r = self.optim, self.data, self.run
+        if o.optimizer not in ('sgd', 'adamw'):
+            raise ConfigError(f'optim.optimizer must be sgd or adamw, got {o.optimizer!r}')
+        if o.steps < 1 or o.batch_size < 1 or r.val_every < 1 or o.lr <= 0:
+            raise ConfigError('optim.steps, optim.batch_size, run.val_every and optim.lr '
+                              'must be positive')
+        for name in ('size', 'crop', 'scale'):
+            if len(getattr(d, name)) != 2:
+                raise ConfigError(f'data.{name} must have two values, got {getattr(d, name)}')
+        if r.routing_mode not in ('gate', 'rerun'):
+            raise ConfigError(f'run.routing_mode must be gate or rerun, got {r.routing_mode!r}')
+
+
+def _known(data: dict, cls, where: str):
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f'{where}: unknown keys {unknown}')
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return asdict(v) if is_dataclass(v) else v
+
+
+def apply_overrides(data: dict, overrides: list) -> dict:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a nested dict."""
+    for item in overrides or []:
+        key, sep, raw = item.partition('=')
+        if not sep or not key.strip():
+            raise ConfigError(f'override must look like section.key=value, got {item!r}')
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(f'override {item!r}: cannot parse value ({err})') from err
+        node = data
+        parts = key.strip().split('.')
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f'override {item!r}: {part!r} is not a section')
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path=None, overrides: list = ()) -> TrainConfig:
+    """Read a YAML config (None: defaults) and apply overrides.
+
+    Raises:
+        ConfigError: Missing or malformed file, unknown keys or invalid values.
+    """
+    data = {}
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f'training config not found: {path}')
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f'{path}: invalid YAML ({err})') from err
+        if not isinstance(data, dict):
+            raise ConfigError(f'{path}: the top level must be a mapping')
+    try:
+        return TrainConfig.from_dict(apply_overrides(data, list(overrides)))
+    except TypeError as err:
+        raise ConfigError(f'config: {err}') from err
