@@ -18,7 +18,7 @@ venv: $(STAMP)
 
 ## The main job: replay a generated drive through the speed-aware pipeline (CPU).
 demo: $(STAMP)
-	$(PY) -m multiexit_ros info --preset small --size 360x480
+	$(PY) -m multiexit_ros demo --out multiexit_demo
 
 ## The whole test suite (unit, integration and lint); no GPU, no ROS needed.
 test: $(STAMP)

@@ -16,6 +16,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / 'shared' / 'data'
@@ -27,3 +28,22 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f'reference data not found at {SHARED_DATA}')
     return SHARED_DATA
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """Use one torch thread: on a shared 2-core CPU, two spin-waiting threads stall."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def tiny_engine():
+    """Return a CPU engine over an untrained tiny network (seeded)."""
+    from multiexit_ros.model import MultiExitSegNet, preset
+    from multiexit_ros.runtime import Engine
+
+    torch.manual_seed(0)
+    return Engine(MultiExitSegNet(preset('tiny')))

@@ -26,19 +26,12 @@ from multiexit_ros.runtime import Engine, PipelineConfig
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_torch_thread():
-    """Use one thread: on a CPU shared with other jobs, two spin-waiting threads stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')
-def engine():
-    torch.manual_seed(0)
-    return Engine(MultiExitSegNet(preset('tiny')))
+def engine(tiny_engine):
+    return tiny_engine
 
 
 @pytest.fixture(scope='module')

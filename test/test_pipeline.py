@@ -23,25 +23,18 @@ import torch
 from multiexit_ros.errors import ConfigError, ImageError
 from multiexit_ros.labels import CAMVID
 from multiexit_ros.model import CheckpointMeta, MultiExitSegNet, preset, save_checkpoint
-from multiexit_ros.runtime import (BudgetConfig, Engine, LatencyProfile, PerceptionPipeline,
-                                   PipelineConfig)
+from multiexit_ros.runtime import BudgetConfig, LatencyProfile, PerceptionPipeline, \
+    PipelineConfig
 
 LATENCY = [0.010, 0.020, 0.030, 0.045, 0.060]  # hand-written profile, one value per exit
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_torch_thread():
-    """Use one thread: on a CPU shared with other jobs, two spin-waiting threads stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')
-def engine():
-    torch.manual_seed(0)
-    return Engine(MultiExitSegNet(preset('tiny')))
+def engine(tiny_engine):
+    return tiny_engine
 
 
 def _profile():

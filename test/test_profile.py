@@ -29,13 +29,7 @@ from multiexit_ros.model import MultiExitSegNet, preset
 from multiexit_ros.runtime import Engine, LatencyProfile, measure_profile
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_torch_thread():
-    """Use one thread: on a CPU shared with other jobs, two spin-waiting threads stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _random_profile(seed=0, exits=3, n=40):

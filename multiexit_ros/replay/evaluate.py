@@ -27,7 +27,7 @@ from typing import Optional
 
 from ..errors import BagError, ImageError, MultiExitError
 from .recording import IMAGE_TYPE
-from .stats import miou, PolicyStats
+from .stats import finite, PolicyStats
 from .timing import Frame, NodeTimeline, SpeedLog
 
 __all__ = ['ReplayOptions']
@@ -162,7 +162,7 @@ class _Run:
             rec = out.record()
             if out.status == 'processed' and reference is not None:
                 matrix = self.stats[name].add_quality(out.mask, reference, ignore=labels)
-                rec['miou'] = miou(matrix)[0]
+                rec['miou'] = finite(matrix.miou())
             record['policies'][name] = rec
         self.log.write(record)
 

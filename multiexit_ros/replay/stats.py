@@ -19,37 +19,14 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ['PolicyStats', 'confusion', 'miou']
+from ..train.metrics import ConfusionMatrix
+
+__all__ = ['PolicyStats', 'finite']
 
 
-def confusion(pred: np.ndarray, target: np.ndarray, num_classes: int,
-              ignore_index: Optional[int] = None) -> np.ndarray:
-    """Return the (classes x classes) confusion matrix, rows = target, columns = prediction.
-
-    Target pixels equal to ``ignore_index`` or outside ``0..num_classes-1`` are left out.
-    """
-    t = target.reshape(-1).astype(np.int64)
-    p = pred.reshape(-1).astype(np.int64)
-    keep = (t >= 0) & (t < num_classes)
-    if ignore_index is not None:
-        keep &= t != ignore_index
-    p = np.clip(p[keep], 0, num_classes - 1)
-    return np.bincount(t[keep] * num_classes + p, minlength=num_classes * num_classes
-                       ).reshape(num_classes, num_classes)
-
-
-def miou(matrix: np.ndarray) -> tuple:
-    """Return (mean IoU over classes present in target or prediction, pixel accuracy).
-
-    Both are None when the matrix is empty.
-    """
-    total = matrix.sum()
-    if total == 0:
-        return None, None
-    tp = np.diag(matrix).astype(np.float64)
-    union = matrix.sum(0) + matrix.sum(1) - tp
-    present = union > 0
-    return float((tp[present] / union[present]).mean()), float(tp.sum() / total)
+def finite(value: float) -> Optional[float]:
+    """Return ``value``, or None when it is NaN (e.g. the mIoU of no pixels)."""
+    return None if value is None or math.isnan(value) else float(value)
 
 
 def _pct(values, q) -> Optional[float]:
@@ -79,7 +56,7 @@ class PolicyStats:
         self.ages = []
         self.misses = 0
         self.late = 0
-        self.matrix = np.zeros((num_classes, num_classes), np.int64)
+        self.matrix = ConfusionMatrix(num_classes)
         self.agree_pixels = 0
         self.total_pixels = 0
 
@@ -99,7 +76,7 @@ class PolicyStats:
             self.late += 1
 
     def add_quality(self, mask: np.ndarray, reference: np.ndarray,
-                    ignore: bool = True) -> np.ndarray:
+                    ignore: bool = True) -> ConfusionMatrix:
         """Compare one processed frame's mask with its label (or the final exit's mask).
 
         Returns:
@@ -108,15 +85,14 @@ class PolicyStats:
         if mask.shape != reference.shape:
             import cv2
             mask = cv2.resize(mask, reference.shape[::-1], interpolation=cv2.INTER_NEAREST)
-        ignore_index = self.ignore_index if ignore else None
-        matrix = confusion(mask, reference, self.num_classes, ignore_index)
-        self.matrix += matrix
-        return matrix
+        frame = ConfusionMatrix(self.num_classes, self.ignore_index if ignore else None)
+        self.matrix.merge(frame.update(mask, reference))
+        return frame
 
     def summary(self, frames: int) -> dict:
         """Return the JSON-ready summary over ``frames`` camera frames."""
         processed = self.counts['processed']
-        m, acc = miou(self.matrix)
+        m, acc = finite(self.matrix.miou()), finite(self.matrix.pixel_accuracy())
         return {
             'policy': self.name,
             'frames': frames,
