@@ -39,6 +39,10 @@ COMMANDS = {
 }
 
 
+# Top-level modules of the `runtime` extra: a missing one is a set-up problem, not a bug.
+RUNTIME_MODULES = {'torch', 'safetensors', 'cv2', 'rosbags', 'tqdm', 'matplotlib'}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available subcommand."""
     parser = argparse.ArgumentParser(
@@ -70,6 +74,13 @@ def main(argv=None) -> int:
     except MultiExitError as err:
         print(f'multiexit {args.command}: error: {err}', file=sys.stderr)
         return 1
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split('.')[0] in RUNTIME_MODULES:
+            print(f'multiexit {args.command}: error: missing dependency {err.name!r}; '
+                  f"install the runtime extra (pip install -e '.[runtime]', see README)",
+                  file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         print(f'multiexit {args.command}: interrupted', file=sys.stderr)
         return 130

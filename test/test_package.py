@@ -45,3 +45,13 @@ def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count('\n') == 1 and 'Traceback' not in proc.stderr
     assert 'bad.safetensors' in proc.stderr
+
+
+def test_cli_names_a_missing_runtime_dependency():
+    code = ('import sys; sys.modules["safetensors"] = None; from multiexit_ros.cli import main; '
+            'sys.exit(main(["info", "--preset", "tiny"]))')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 1
+    assert "missing dependency 'safetensors'" in proc.stderr
+    assert 'Traceback' not in proc.stderr
