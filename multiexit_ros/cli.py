@@ -76,7 +76,8 @@ def main(argv=None) -> int:
         return 1
     except ModuleNotFoundError as err:
         if err.name and err.name.split('.')[0] in RUNTIME_MODULES:
-            print(f'multiexit {args.command}: error: missing dependency {err.name!r}; '
+            print(f'multiexit {args.command}: error: missing dependency '
+                  f'{err.name.split(".")[0]!r}; '
                   f"install the runtime extra (pip install -e '.[runtime]', see README)",
                   file=sys.stderr)
             return 1
