@@ -184,3 +184,18 @@ def test_real_camvid_and_cityscapes_samples(shared_data):
         '*_gtFine_labelTrainIds.png'))), cv2.IMREAD_UNCHANGED)
     assert image.shape[:2] == label.shape == train_ids.shape
     assert np.mean(label == train_ids) > 0.99
+
+
+def test_training_on_a_mix_can_validate_on_one_part(tmp_path):
+    from multiexit_ros.train.config import TrainConfig
+    from multiexit_ros.train.trainer import build_datasets
+
+    root = _camvid_tree(tmp_path / 'c')
+    data = {'dataset': 'camvid+generated', 'root': str(root), 'val_split': 'train',
+            'size': [24, 32], 'crop': [24, 32], 'generated_count': 2,
+            'generated_val_count': 4, 'workers': 0}
+    train_set, val_set = build_datasets(TrainConfig.from_dict({'data': data}))
+    assert len(train_set) == 5 and len(val_set) == 3 + 4
+    data['val_dataset'] = 'camvid'
+    train_set, val_set = build_datasets(TrainConfig.from_dict({'data': data}))
+    assert len(train_set) == 5 and len(val_set) == 3

@@ -37,6 +37,7 @@ class DataConfig:
     root: str = ''                 # dataset folder (not needed for generated)
     train_split: str = 'train'
     val_split: str = 'val'
+    val_dataset: str = ''          # validate on this dataset instead (e.g. camvid of a mix)
     size: tuple = (360, 480)       # (H, W) every image is resized to first
     crop: tuple = (256, 256)       # (H, W) training crop after random scaling
     scale: tuple = (0.75, 1.5)     # random scale range

@@ -62,7 +62,8 @@ def build_datasets(config: TrainConfig) -> tuple:
     train_set = build_dataset(d.dataset, d.root, d.train_split, Transform(
         train=True, size=tuple(d.size), crop=tuple(d.crop), scale=tuple(d.scale), flip=d.flip,
         jitter=d.jitter), generated_count=d.generated_count, **common)
-    val_set = build_dataset(d.dataset, d.root, d.val_split, Transform(size=tuple(d.size)),
+    val_set = build_dataset(d.val_dataset or d.dataset, d.root, d.val_split,
+                            Transform(size=tuple(d.size)),
                             generated_count=d.generated_val_count, **common)
     if d.val_limit and len(val_set) > d.val_limit:
         val_set = torch.utils.data.Subset(val_set, range(d.val_limit))
@@ -212,7 +213,8 @@ def _validate(net, val_set, config, device, dist_info, step) -> dict:
     cms = confusions(net, loader, labels.num_classes, labels.ignore_index, device,
                      amp=config.run.amp and device.type == 'cuda')
     metrics = summarize(cms, list(labels.classes))
-    metrics.update(step=step, dataset=config.data.dataset, split=config.data.val_split,
+    metrics.update(step=step, dataset=config.data.val_dataset or config.data.dataset,
+                   split=config.data.val_split,
                    images=len(val_set))
     if dist_info.main:
         log.info('step %d: val mIoU per exit %s', step,
