@@ -68,7 +68,7 @@ def run_one(job: dict) -> dict:
             'routing': job['routing'],
             'optim': {'optimizer': 'sgd', 'lr': job['lr'], 'batch_size': job['batch'],
                       'steps': job['steps'], 'warmup': min(100, job['steps'] // 10)},
-            'run': {'out': tmp, 'device': 'cpu', 'val_every': job['steps'],
+            'run': {'out': tmp, 'device': job['device'], 'val_every': job['steps'],
                     'seed': job['seed']},
         })
         t0 = time.time()
@@ -208,6 +208,7 @@ def main():
     parser.add_argument('--strategies', default=','.join(STRATEGIES))
     parser.add_argument('--no-distill', action='store_true',
                         help='skip the second phase (best strategy + self-distillation)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
     parser.add_argument('--jobs', type=int, default=2, help='runs in parallel')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
     parser.add_argument('--out', default=str(ROOT / 'bench' / 'results'))
@@ -221,7 +222,7 @@ def main():
                 / f'{args.preset}_{size[0]}x{size[1]}_b{args.batch}_{args.steps}steps_lr{args.lr}')
     runs_dir.mkdir(parents=True, exist_ok=True)
     base = dict(data=args.data, size=size, preset=args.preset, steps=args.steps,
-                batch=args.batch, lr=args.lr, threads=args.threads)
+                batch=args.batch, lr=args.lr, threads=args.threads, device=args.device)
     t0 = time.time()
 
     def phase(strategies: dict) -> list:
@@ -253,7 +254,8 @@ def main():
         'command': 'python bench/block_losses.py ' + ' '.join(sys.argv[1:]),
         'machine': machine_info(), 'date': time.strftime('%Y-%m-%d %H:%M:%S'),
         'wall_s': round(time.time() - t0, 1), 'runs': len(results), 'jobs': args.jobs,
-        'threads': args.threads, 'preset': args.preset, 'size': size, 'batch': args.batch,
+        'threads': args.threads, 'device': args.device, 'preset': args.preset, 'size': size,
+        'batch': args.batch,
         'steps': args.steps, 'lr': args.lr, 'seeds': seeds,
         'train_images': sum(1 for _ in open(Path(args.data, 'train.txt'))),
     }
