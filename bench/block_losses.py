@@ -130,8 +130,10 @@ def write_report(out: Path, table: dict, info: dict):
         '# Block-dependent losses on CamVid: per-exit validation mIoU', '',
         f'Command: `{info["command"]}`', '',
         f'Machine: {info["machine"]}', '',
-        f'Wall time: {info["wall_s"] / 60:.1f} min for {info["runs"]} runs '
-        f'({info["jobs"]} in parallel, {info["threads"]} thread(s) each).', '',
+        f'Run time: {info["run_time_s"] / 60:.1f} min summed over {info["runs"]} runs '
+        f'({info["jobs"]} in parallel, {info["threads"]} thread(s) each, device '
+        f'{info.get("device", "cpu")}); the invocation that wrote this report took '
+        f'{info["wall_s"] / 60:.1f} min (finished runs are reused, not rerun).', '',
         f'Setting: preset `{info["preset"]}`, CamVid train split ({info["train_images"]} '
         f'images) at {info["size"][0]}x{info["size"][1]}, batch {info["batch"]}, '
         f'{info["steps"]} SGD steps, lr {info["lr"]} (poly), seeds {info["seeds"]}; '
@@ -179,7 +181,7 @@ def verdict(table: dict) -> str:
     """Say in words whether early exits beat joint beyond noise and the final one held."""
     ref = table['joint']
     n = len(ref['miou_mean'])
-    out = []
+    out, holds = [], []
     for name, e in table.items():
         if name == 'joint':
             continue
@@ -190,9 +192,16 @@ def verdict(table: dict) -> str:
         d_final, z_final = e['delta_vs_joint'][-1], e['noise_vs_joint'][-1]
         final = ('within noise' if abs(d_final) <= z_final else
                  'better beyond noise' if d_final > 0 else 'worse beyond noise')
+        if better and not worse and final != 'worse beyond noise':
+            holds.append(name)
         out.append(f'- `{name}`: early exits better than joint beyond noise: '
                    f'{better or "none"}; worse beyond noise: {worse or "none"}; final exit '
                    f'{d_final:+.3f} ({final}).')
+    out.append('')
+    out.append('The claim (some early exit better than `joint` beyond seed noise, none worse, '
+               'and the final exit not worse) holds here for: '
+               + (', '.join(f'`{n}`' for n in holds) if holds else 'none of the strategies')
+               + '.')
     return '\n'.join(out)
 
 
@@ -259,6 +268,7 @@ def main():
         'steps': args.steps, 'lr': args.lr, 'seeds': seeds,
         'train_images': sum(1 for _ in open(Path(args.data, 'train.txt'))),
     }
+    info['run_time_s'] = round(sum(r['wall_s'] for r in results), 1)
     info['verdict'] = verdict(table)
     write_report(out, table, info)
     for name, e in table.items():
