@@ -17,13 +17,12 @@ Usage: python bench/model_cost.py [--size 360x480] [--device cpu|cuda] [--out DI
 """
 
 import argparse
-import json
 from pathlib import Path
 import time
 
 import torch
 
-from multiexit_ros.machine import machine_info
+from multiexit_ros.machine import machine_info, write_results
 from multiexit_ros.model import exit_costs, exit_latencies, MultiExitSegNet, PRESETS
 
 
@@ -57,12 +56,9 @@ def main():
         lines.append('')
         print(f'{name}: ' + ', '.join(f'exit {r["exit"]} {r["flops"] / 1e9:.2f} GFLOPs '
                                       f'{r["latency_ms"]:.1f} ms' for r in rows))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f'model_cost_{args.device.split(":")[0]}'
-    (out / f'{stem}.json').write_text(json.dumps(results, indent=2) + '\n')
-    (out / f'{stem}.md').write_text('\n'.join(lines))
-    print(f'wrote {out / stem}.json and .md')
+    path = write_results(args.out, stem, results, '\n'.join(lines))
+    print(f'wrote {path} and .md')
 
 
 if __name__ == '__main__':

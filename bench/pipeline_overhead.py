@@ -29,7 +29,6 @@ final exit and pipeline p99/p50 <= 1.25.
 """
 
 import argparse
-import json
 import os
 from pathlib import Path
 import statistics
@@ -38,7 +37,7 @@ import time
 import numpy as np
 import torch
 
-from multiexit_ros.machine import machine_info
+from multiexit_ros.machine import machine_info, write_results
 from multiexit_ros.model import MultiExitSegNet, preset
 from multiexit_ros.runtime import Engine, LatencyProfile, PerceptionPipeline, PipelineConfig
 
@@ -203,12 +202,9 @@ def main():
             print(f'{mode["mode"]} exit {r["exit"]}: network {r["network_p50_ms"]:.2f} ms, '
                   f'pipeline {r["pipeline_p50_ms"]:.2f} ms, ratio {r["overhead_ratio"]:.3f}, '
                   f'pipeline p99/p50 {r["pipeline_p99_over_p50"]:.2f}')
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f'pipeline_overhead_{args.device.split(":")[0]}'
-    (out / f'{stem}.json').write_text(json.dumps(results, indent=2) + '\n')
-    (out / f'{stem}.md').write_text(_markdown(results, size, args))
-    print(f'wrote {out / stem}.json and .md')
+    path = write_results(args.out, stem, results, _markdown(results, size, args))
+    print(f'wrote {path} and .md')
 
 
 if __name__ == '__main__':

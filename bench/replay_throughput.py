@@ -23,7 +23,6 @@ Usage: python bench/replay_throughput.py [--frames 40] [--preset small] [--devic
 """
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
@@ -31,7 +30,7 @@ import tempfile
 import time
 
 from multiexit_ros import messages
-from multiexit_ros.machine import machine_info
+from multiexit_ros.machine import machine_info, write_results
 from multiexit_ros.replay import Recording, RecordingWriter, replay, ReplayOptions
 from multiexit_ros.runtime import LatencyProfile, PipelineConfig
 
@@ -117,12 +116,9 @@ def main():
         lines.append(f'| {r["encoding"]} | {r["recording_mb"]} | {r["read_decode_fps"]} | '
                      f'{r["replay_fps"]} | {100 * r["replay_read_decode_share"]:.1f}% | '
                      f'{r["read_decode_fps"] / r["replay_fps"]:.0f}x |')
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f'replay_throughput_{args.device.split(":")[0]}'
-    (out / f'{stem}.json').write_text(json.dumps(results, indent=2) + '\n')
-    (out / f'{stem}.md').write_text('\n'.join(lines) + '\n')
-    print(f'wrote {out / stem}.json and .md')
+    path = write_results(args.out, stem, results, '\n'.join(lines))
+    print(f'wrote {path} and .md')
 
 
 if __name__ == '__main__':

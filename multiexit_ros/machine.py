@@ -11,12 +11,14 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""A description of the machine a measurement ran on, for benchmark results."""
+"""The machine a measurement ran on, and the writing of benchmark results."""
 
+import json
 import os
+from pathlib import Path
 import platform
 
-__all__ = ['machine_info']
+__all__ = ['machine_info', 'write_results']
 
 
 def _cpu_model() -> str:
@@ -49,3 +51,22 @@ def machine_info() -> dict:
         info['gpu'] = torch.cuda.get_device_name(0)
         info['cuda'] = torch.version.cuda
     return info
+
+
+def write_results(out_dir, stem: str, results: dict, markdown: str) -> Path:
+    """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir`` (created if needed).
+
+    Each file is written beside its target and renamed over it, so an interrupted
+    benchmark never leaves half a results file.
+
+    Returns:
+        The path of the JSON file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix, text in (('.json', json.dumps(results, indent=2) + '\n'),
+                         ('.md', markdown.rstrip('\n') + '\n')):
+        tmp = out / f'{stem}{suffix}.tmp'
+        tmp.write_text(text, encoding='utf-8')
+        tmp.replace(out / f'{stem}{suffix}')
+    return out / f'{stem}.json'
