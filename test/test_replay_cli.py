@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 import pytest
 
-from multiexit_ros import default_model_path
 from multiexit_ros.cli import main
 from replay_helpers import frames, tiny_checkpoint, write_profile, write_recording
 
@@ -90,9 +89,9 @@ def test_replay_real_bag_without_camera(shared_data, ckpt, tmp_path, capsys):
     assert 'no camera topic' in err and '/topic (std_msgs/msg/String)' in err
 
 
-def test_missing_shipped_model_says_how_to_get_one(tmp_path, capsys):
-    if default_model_path().is_file():
-        pytest.skip('the shipped model exists')
+def test_missing_shipped_model_says_how_to_get_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr('multiexit_ros.default_model_path',
+                        lambda: tmp_path / 'models' / 'multiexit_camvid.safetensors')
     bag = write_recording(tmp_path / 'bag', images=frames(2))
     assert main(['replay', str(bag), '--out', str(tmp_path / 'o')]) == 1
     err = one_line_error(capsys)
