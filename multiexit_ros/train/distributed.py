@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler, Sampler
 
-__all__ = ['Dist', 'ResumableSampler', 'ShardSampler', 'all_reduce_sum', 'setup']
+__all__ = ['Dist', 'ResumableSampler', 'ShardSampler', 'all_reduce_sum', 'setup', 'teardown']
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owns_group: bool = False  # the process group was created by :func:`setup`
 
     @property
     def main(self) -> bool:
@@ -47,9 +48,26 @@ def setup(device: torch.device) -> Dist:
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world <= 1:
         return Dist()
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get('LOCAL_RANK', 0)))
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get('LOCAL_RANK', 0)),
+                owns)
+
+
+def teardown(dist_info: Dist, completed: bool = True):
+    """Leave the job: wait for the others (after a clean run) and close our process group.
+
+    A process that exits with its process group still open can abort in the collective
+    library's destructors (``terminate called without an active exception``), turning a
+    finished training into a failed job; this closes the group first. After an error no
+    barrier is entered (the others may never reach it).
+    """
+    if not (dist_info.owns_group and dist.is_initialized()):
+        return  # no group, or one the caller made and will close
+    if completed:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ from ..data import build_dataset, Transform
 from ..errors import ConfigError
 from ..model import CheckpointMeta, load_checkpoint, MultiExitSegNet, preset, save_checkpoint
 from .config import TrainConfig
-from .distributed import ResumableSampler, setup, ShardSampler
+from .distributed import ResumableSampler, setup, ShardSampler, teardown
 from .evaluate import confusions, summarize
 from .losses import exit_losses
 from .routed import RoutedNet
@@ -103,6 +103,16 @@ def train(config: TrainConfig, resume: bool = True, progress: bool = True) -> di
     if device.type == 'cuda' and dist_info.active:
         device = torch.device('cuda', dist_info.local_rank)
         torch.cuda.set_device(device)
+    completed = False
+    try:
+        metrics = _train(config, device, dist_info, resume, progress)
+        completed = True
+        return metrics
+    finally:
+        teardown(dist_info, completed)
+
+
+def _train(config, device, dist_info, resume, progress) -> dict:
     out = Path(config.run.out)
     torch.manual_seed(config.run.seed)
     train_set, val_set = build_datasets(config)
