@@ -35,7 +35,8 @@ pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 # Ops that synchronize with the host or whose output shape depends on tensor values.
 HOST_SYNC = {
-    'aten._local_scalar_dense', 'aten.item', 'aten.is_nonzero', 'aten.nonzero', 'aten.nonzero_static',
+    'aten._local_scalar_dense', 'aten.item', 'aten.is_nonzero', 'aten.nonzero',
+    'aten.nonzero_static',
     'aten.masked_select', 'aten.equal', 'aten._unique', 'aten._unique2',
     'aten.unique_consecutive', 'aten.unique_dim', 'aten.allclose',
 }
