@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench gpu-check venv clean
 
 $(STAMP): requirements/constraints.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/model_cost.py
+
+## On a machine with an NVIDIA GPU: the CUDA tests, then the GPU benchmarks written to
+## bench/results/ (pipeline overhead with and without CUDA graphs at 1024x2048, model cost).
+gpu-check: $(STAMP)
+	@$(PY) -c "import sys, torch; torch.cuda.is_available() or sys.exit('gpu-check: CUDA is not available to PyTorch ' + torch.__version__ + ' on this machine')"
+	$(PY) -m pytest -q test/test_engine_cuda.py test/test_engine_capture.py
+	PYTHONPATH=. $(PY) bench/pipeline_overhead.py --device cuda --preset base --size 1024x2048 --precision fp16 --cuda-graphs
+	PYTHONPATH=. $(PY) bench/model_cost.py --device cuda --size 1024x2048
 
 clean:
 	rm -rf $(VENV) build install log *.egg-info

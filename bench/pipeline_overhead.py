@@ -42,6 +42,10 @@ from multiexit_ros.model import MultiExitSegNet, preset
 from multiexit_ros.runtime import Engine, LatencyProfile, PerceptionPipeline, PipelineConfig
 
 
+OVERHEAD_TARGET = 1.10  # pipeline / network at the final exit
+TAIL_TARGET = 1.25      # pipeline p99 / p50 at the final exit
+
+
 def _quantile(values, q):
     return float(np.quantile(np.asarray(values), q))
 
@@ -134,6 +138,15 @@ def measure(args, size, graphs):
             'input_size': list(in_size), 'exits': rows}
 
 
+def _targets(mode) -> dict:
+    """Say whether one mode meets the GPU targets at the final exit."""
+    final = mode['exits'][-1]
+    ratio, tail = final['overhead_ratio'], final['pipeline_p99_over_p50']
+    return {'mode': mode['mode'], 'final_exit_overhead_ratio': ratio,
+            'overhead_met': ratio <= OVERHEAD_TARGET, 'final_exit_p99_over_p50': tail,
+            'tail_met': tail <= TAIL_TARGET}
+
+
 def _load(values):
     return ', '.join(f'{v:.1f}' for v in values)
 
@@ -160,6 +173,12 @@ def _markdown(results, size, args):
                   f'{r["overhead_ratio"]:.3f} | {r["pipeline_p99_over_p50"]:.2f} | '
                   f'{r["network_p99_over_p50"]:.2f} |' for r in mode['exits']]
         lines.append('')
+    for t in results.get('targets', []):
+        verdict = {True: 'met', False: 'MISSED'}
+        lines.append(f'- {t["mode"]}: final exit pipeline / network '
+                     f'{t["final_exit_overhead_ratio"]:.3f} ({verdict[t["overhead_met"]]}, '
+                     f'target <= {OVERHEAD_TARGET}); p99/p50 {t["final_exit_p99_over_p50"]:.2f} '
+                     f'({verdict[t["tail_met"]]}, target <= {TAIL_TARGET})')
     if not args.device.startswith('cuda'):
         lines += ['## GPU', '', 'GPU numbers are not yet measured (no GPU on the machine '
                   'above). Targets at 1024x2048 on a GPU: pipeline / network <= 1.10 at the '
@@ -197,6 +216,8 @@ def main():
     results['load_after'] = os.getloadavg()
     if not args.device.startswith('cuda'):
         results['gpu'] = 'not yet measured'
+    else:
+        results['targets'] = [_targets(mode) for mode in results['modes']]
     for mode in results['modes']:
         for r in mode['exits']:
             print(f'{mode["mode"]} exit {r["exit"]}: network {r["network_p50_ms"]:.2f} ms, '
