@@ -149,19 +149,25 @@ def test_simulated_replay_is_deterministic_with_a_shared_engine(engine):
     assert speed[0].profile.samples(4) == [0.060] * 8  # simulation never updates the profile
 
 
-def test_measured_latency_updates_the_profile_online(engine):
+def test_measured_latency_scales_the_plan_online(engine):
     profile = _profile()
     pipe = PerceptionPipeline(engine, _config(simulate_latency=False), profile)
     pipe.update_speed(0.0, stamp=0.0, now=0.0)
     rec = pipe.process(_image(), stamp=0.0, now=0.0).record
     assert rec.exit == 4 and rec.actual_s > 0
     assert rec.deadline_met == (rec.actual_s <= rec.budget_s)
-    assert profile.samples(4)[-1] == rec.actual_s and profile.n(4) == 8
-    frozen = _profile()
-    pipe = PerceptionPipeline(engine, _config(simulate_latency=False, profile_update=False),
-                              frozen)
-    pipe.process(_image(), stamp=0.0, now=0.0)
-    assert frozen.samples(4) == [0.060] * 8
+    # One observation moves the common slowdown factor by the configured rate ...
+    ratio = min(max(rec.actual_s / 0.060, 0.1), 10.0)  # within the factor's limits
+    expected = math.exp(0.1 * math.log(ratio))
+    assert pipe.planner.slowdown == pytest.approx(expected)
+    assert pipe.stats()['latency_slowdown'] == pytest.approx(expected)
+    assert pipe.planner.predicted()[2] == pytest.approx(profile.quantile(2, 0.95) * expected)
+    # ... and leaves the (shareable) profile itself untouched.
+    assert profile.samples(4) == [0.060] * 8
+    frozen = PerceptionPipeline(engine, _config(simulate_latency=False, profile_update=False),
+                                _profile())
+    frozen.process(_image(), stamp=0.0, now=0.0)
+    assert frozen.planner.slowdown == 1.0
 
 
 def test_mono_images_output_size_and_stats(engine):

@@ -78,6 +78,46 @@ def test_planner_follows_online_updates():
     assert planner.plan(0.025).exit == 0
 
 
+def _drive(planner, remaining, frames, speed_factor):
+    """Plan and 'run' frames on a GPU ``speed_factor`` times slower than profiled."""
+    exits = []
+    for _ in range(frames):
+        k = planner.plan(remaining).exit
+        planner.observe(k, MEDIANS[k] * speed_factor)
+        exits.append(k)
+    return exits
+
+
+def test_a_throttled_gpu_moves_every_exit_and_the_plan_recovers_after():
+    planner = Planner(_profile(), quantile=0.5, adapt_rate=0.2)
+    remaining = 0.050  # fits exit 3 (0.045) at full speed
+    assert _drive(planner, remaining, 5, 1.0) == [3] * 5 and planner.slowdown == 1.0
+    # Throttled to 1.5x: exit 3 now takes 0.0675; the plan falls to exit 2 (0.045).
+    throttled = _drive(planner, remaining, 40, 1.5)
+    assert throttled[-10:] == [2] * 10 and planner.slowdown == pytest.approx(1.5, rel=0.01)
+    # Exit 4 never ran, yet its prediction rose with the others.
+    assert planner.predicted()[4] == pytest.approx(0.060 * 1.5, rel=0.01)
+    # Back to full speed: only exit 2 runs, and that is enough to bring exit 3 back.
+    recovered = _drive(planner, remaining, 40, 1.0)
+    assert recovered[-10:] == [3] * 10 and planner.slowdown == pytest.approx(1.0, rel=0.01)
+
+
+def test_observations_that_say_nothing_leave_the_slowdown_alone():
+    planner = Planner(_profile(), adapt_rate=0.5)
+    for value in (float('nan'), float('inf'), 0.0, -0.01):
+        assert planner.observe(1, value) == 1.0
+    empty = Planner(LatencyProfile(2), adapt_rate=0.5)  # no samples: no reference median
+    assert empty.observe(0, 0.01) == 1.0
+    assert Planner(_profile()).observe(1, 0.04) == 1.0  # adapt_rate 0: never adapts
+    # One absurd sample moves the factor at most to the limit, weighted by the rate.
+    assert planner.observe(0, 1e6) == pytest.approx(10.0 ** 0.5)
+
+
+def test_the_adaptation_rate_is_checked():
+    with pytest.raises(ConfigError, match='adaptation rate'):
+        Planner(_profile(), adapt_rate=1.5)
+
+
 def test_fixed_policy_always_runs_its_exit_and_says_if_it_is_late():
     profile = _profile()
     planner = Planner(profile, fixed_exit=-1)

@@ -105,10 +105,13 @@ class PipelineConfig:
     when_none_fits: str = _f('best_effort', 'no exit fits: best_effort (exit 0, flagged '
                                             'late) or skip (no mask)',
                              choices=('best_effort', 'skip'))
-    profile_update: bool = _f(True, 'update the latency profile from observed latencies')
-    profile_window: int = _f(256, 'latency samples kept per exit (older ones are '
-                                  'forgotten, so the plan follows throttling)',
-                             range=(1, 1000000))
+    profile_update: bool = _f(True, 'scale every exit\'s predicted latency by a slowdown '
+                                    'factor learnt from observed latencies (follows '
+                                    'throttling and load)')
+    profile_update_rate: float = _f(0.1, 'weight of each observed latency in the slowdown '
+                                         'factor (moving average)', range=(0.0, 1.0))
+    profile_window: int = _f(256, 'latency samples kept per exit of the profile (the most '
+                                  'recent)', range=(1, 1000000))
     profile_warmup: int = _f(5, 'start-up profiling: untimed passes per exit',
                              range=(0, 10000))
     profile_samples: int = _f(30, 'start-up profiling: timed passes per exit',

@@ -89,9 +89,10 @@ class PerceptionPipeline:
         engine: The inference engine (may be shared by several pipelines).
         config: Planning and budget settings (the engine's own settings are not
             re-read from it).
-        profile: Latency profile the planner predicts from. It is updated online
-            unless ``config.profile_update`` is off or ``config.simulate_latency`` on;
-            pipelines that update must not share one.
+        profile: Latency profile the planner predicts from; it is read, never
+            modified (online, the planner scales it by a slowdown factor learnt from
+            observed latencies unless ``config.profile_update`` is off or
+            ``config.simulate_latency`` on), so pipelines may share one.
 
     Raises:
         ConfigError: The profile does not match the engine's exits, or a setting is bad.
@@ -105,8 +106,10 @@ class PerceptionPipeline:
         self.engine = engine
         self.config = config
         self.profile = profile
+        adapt = config.profile_update_rate if config.profile_update else 0.0
         self.planner = Planner(profile, config.latency_quantile, config.when_none_fits,
-                               config.fixed_exit if config.policy == 'fixed' else None)
+                               config.fixed_exit if config.policy == 'fixed' else None,
+                               adapt_rate=0.0 if config.simulate_latency else adapt)
         self.speed = SpeedTracker(config.budget.speed_timeout_s)
         self._out_size = ((config.output_height, config.output_width)
                           if config.output_height else None)
@@ -199,8 +202,7 @@ class PerceptionPipeline:
                 actual = self.profile.p50(plan.exit)
             else:
                 actual = result.latency_s
-                if cfg.profile_update:
-                    self.profile.add(plan.exit, actual)
+                self.planner.observe(plan.exit, actual)
             if color:
                 colour = colorize(mask, self._palette)
         met = actual is not None and actual <= remaining
@@ -247,4 +249,5 @@ class PerceptionPipeline:
                     latency_p50_s=q(0.5), latency_p99_s=q(0.99),
                     exit_counts=list(self._exit_counts),
                     predicted_s=self.planner.predicted(),
+                    latency_slowdown=self.planner.slowdown,
                     simulate_latency=self.config.simulate_latency)

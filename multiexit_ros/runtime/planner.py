@@ -11,9 +11,18 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Choosing the exit: the deepest one whose predicted latency fits the remaining budget."""
+"""Choosing the exit: the deepest one whose predicted latency fits the remaining budget.
+
+Predictions are the latency profile's quantiles times a common *slowdown* factor learnt
+online. Every exit shares that factor: a GPU that throttles or gets busier slows all
+exits alike, so a slowdown seen on the exit that ran moves the prediction of every exit,
+and a recovery seen on a shallow exit brings the deep exits back. (Updating only the
+exit that ran would let a deep exit that was slow once stay predicted slow for good,
+since it is then never chosen again to show that it is fast.)
+"""
 
 from dataclasses import asdict, dataclass
+import math
 from typing import Optional, Sequence
 
 from ..errors import ConfigError
@@ -106,19 +115,28 @@ def choose_exit(predicted_s: Sequence[float], remaining_s: float,
     return Plan(0, predicted_s[0], True, False, why + ': best effort')
 
 
+SLOWDOWN_LIMIT = 10.0  # the slowdown factor stays within [1/10, 10]
+
+
 class Planner:
     """Plans exits from a :class:`~multiexit_ros.runtime.LatencyProfile`.
 
     Args:
-        profile: Latency profile (read at every plan, so online updates take effect).
+        profile: Latency profile (read at every plan).
         quantile: Quantile of the profile used as the prediction.
         when_none_fits: ``best_effort`` or ``skip``.
         fixed_exit: Always run this exit (-1: the last) instead of planning; the
             decision still says whether it was predicted to fit.
+        adapt_rate: Weight of each observed latency in the slowdown factor (an
+            exponential moving average of log(observed / profile median)); 0 keeps
+            the factor at 1.
+
+    Attributes:
+        slowdown: Current factor by which every exit's profile is scaled.
     """
 
     def __init__(self, profile, quantile: float = 0.95, when_none_fits: str = 'best_effort',
-                 fixed_exit: Optional[int] = None):
+                 fixed_exit: Optional[int] = None, adapt_rate: float = 0.0):
         if when_none_fits not in ('best_effort', 'skip'):
             raise ConfigError(f'when_none_fits must be best_effort or skip, got '
                               f'{when_none_fits!r}')
@@ -130,20 +148,42 @@ class Planner:
                 raise ConfigError(f'fixed_exit {fixed_exit} does not exist (exits 0..{n - 1}, '
                                   f'or -1 for the last)')
             fixed_exit = n - 1 if fixed_exit == -1 else fixed_exit
+        if not 0.0 <= adapt_rate <= 1.0:
+            raise ConfigError(f'latency adaptation rate must be in [0, 1], got {adapt_rate}')
         self.profile = profile
         self.quantile = quantile
         self.when_none_fits = when_none_fits
         self.fixed_exit = fixed_exit
+        self.adapt_rate = adapt_rate
+        self.slowdown = 1.0
+
+    def _predict(self, exit_index: int) -> float:
+        return self.profile.quantile(exit_index, self.quantile) * self.slowdown
 
     def predicted(self) -> list:
-        """Predicted latency of every exit (s)."""
-        return [self.profile.quantile(k, self.quantile) for k in range(self.profile.num_exits)]
+        """Predicted latency of every exit (s), slowdown included."""
+        return [self._predict(k) for k in range(self.profile.num_exits)]
+
+    def observe(self, exit_index: int, actual_s: float) -> float:
+        """Fold an observed latency of ``exit_index`` into the slowdown factor; return it.
+
+        Observations that say nothing (not finite, not positive, or an exit without
+        samples in the profile) leave the factor as it is.
+        """
+        reference = self.profile.p50(exit_index)
+        if (self.adapt_rate > 0.0 and math.isfinite(actual_s) and actual_s > 0.0
+                and math.isfinite(reference) and reference > 0.0):
+            ratio = min(max(actual_s / reference, 1.0 / SLOWDOWN_LIMIT), SLOWDOWN_LIMIT)
+            log_factor = ((1.0 - self.adapt_rate) * math.log(self.slowdown)
+                          + self.adapt_rate * math.log(ratio))
+            self.slowdown = math.exp(log_factor)
+        return self.slowdown
 
     def plan(self, remaining_s: float) -> Plan:
         """Choose the exit for a frame that may still take ``remaining_s``."""
         if self.fixed_exit is not None:
             k = self.fixed_exit
-            pred = self.profile.quantile(k, self.quantile)
+            pred = self._predict(k)
             fits = pred <= remaining_s
             return Plan(k, pred, not fits, False,
                         f'fixed exit {k} (predicted {pred * 1e3:.2f} ms, '

@@ -16,8 +16,10 @@
 A :class:`LatencyProfile` keeps, per exit, a bounded window of latency samples in
 seconds, each the whole time to produce that exit's mask from the camera image (upload,
 normalization, resizing, blocks 0..k, head k, upsampling, argmax, download). The
-window is bounded so that online updates push old samples out: when the GPU throttles
-or gets busier, the quantiles rise and the planner picks shallower exits.
+window is bounded: adding samples pushes the oldest out. Online, the planner does not
+add samples here; it scales the whole profile by a slowdown factor learnt from observed
+latencies (:class:`~multiexit_ros.runtime.Planner`), so when the GPU throttles or gets
+busier every exit's prediction rises and the planner picks shallower exits.
 """
 
 from collections import deque
@@ -39,7 +41,7 @@ _log = logging.getLogger(__name__)
 
 
 class LatencyProfile:
-    """Per-exit latency samples with quantiles, JSON persistence and online updates.
+    """Per-exit latency samples with quantiles and JSON persistence.
 
     Args:
         num_exits: Number of exits of the model.
@@ -229,7 +231,7 @@ class LatencyProfile:
 
         A different number of exits, architecture, device type or precision makes the
         numbers meaningless (error); other weights of the same architecture or another
-        camera resolution only shift them (warning, the online update corrects).
+        camera resolution only shift them (warning; the online slowdown factor corrects).
 
         Raises:
             ConfigError: The profile does not fit.
@@ -254,7 +256,7 @@ class LatencyProfile:
                          source)
         if resolution and self.resolution and list(resolution) != list(self.resolution):
             _log.warning('%s was measured at %s, images are %s; latencies will be off until '
-                         'the online update catches up', source, self.resolution,
+                         'the online slowdown factor catches up', source, self.resolution,
                          list(resolution))
 
 
