@@ -23,6 +23,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 # Launch arguments that override the node parameter of the same name when not empty.
@@ -34,7 +35,8 @@ def _perception_node(context):
     for name in PARAMETER_ARGUMENTS:
         value = LaunchConfiguration(name).perform(context).strip()
         if value:
-            overrides[name] = value
+            # A plain str would be read as YAML by launch_ros ('a #b' -> 'a', 'y' -> true).
+            overrides[name] = ParameterValue(value, value_type=str)
     sim_time = LaunchConfiguration('use_sim_time').perform(context).strip().lower()
     overrides['use_sim_time'] = sim_time in ('true', '1', 'yes', 'on')
     return [Node(

@@ -183,6 +183,11 @@ def main(args=None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C or ros2 launch stopping while the model loads
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+        return 0
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     try:

@@ -77,6 +77,8 @@ class Publisher:
         self.subscribers = 0
 
     def publish(self, msg):
+        if not isinstance(msg, self.msg_type):  # rclpy raises TypeError too
+            raise TypeError(f'expected {self.msg_type.__name__}, got {type(msg).__name__}')
         self.sent.append(msg)
 
     def get_subscription_count(self):
@@ -122,11 +124,11 @@ class Node:
     def get_clock(self):
         return types.SimpleNamespace(now=lambda: Time(self.NOW_NS))
 
-    def create_publisher(self, msg_type, topic, qos):
+    def create_publisher(self, msg_type, topic, qos, *, callback_group=None):
         self.publishers.append(Publisher(msg_type, topic, qos))
         return self.publishers[-1]
 
-    def create_subscription(self, msg_type, topic, callback, qos, callback_group=None):
+    def create_subscription(self, msg_type, topic, callback, qos, *, callback_group=None):
         sub = types.SimpleNamespace(msg_type=msg_type, topic_name=topic, callback=callback,
                                     qos=qos, group=callback_group)
         self.subscriptions.append(sub)
@@ -184,14 +186,14 @@ def modules() -> dict:
                                                        RELIABLE='reliable'),
                DurabilityPolicy=types.SimpleNamespace(VOLATILE='volatile'))
     state = {'initialised': 0, 'shutdown': 0}
-    rclpy = _module('rclpy', init=lambda args=None: state.__setitem__('initialised', 1),
+    rclpy = _module('rclpy', init=lambda *, args=None: state.__setitem__('initialised', 1),
                     try_shutdown=lambda: state.__setitem__('shutdown', 1), state=state)
     return {
         'rclpy': rclpy,
         'rclpy.node': _module('rclpy.node', Node=Node),
         'rclpy.callback_groups': _module('rclpy.callback_groups',
                                          MutuallyExclusiveCallbackGroup=object),
-        'rclpy.clock': _module('rclpy.clock', Clock=lambda clock_type: clock_type,
+        'rclpy.clock': _module('rclpy.clock', Clock=lambda *, clock_type: clock_type,
                                ClockType=types.SimpleNamespace(STEADY_TIME='steady')),
         'rclpy.exceptions': _module('rclpy.exceptions', ParameterException=ParameterException),
         'rclpy.executors': _module('rclpy.executors', MultiThreadedExecutor=Executor,

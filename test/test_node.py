@@ -160,6 +160,25 @@ def test_main_exits_cleanly_on_interrupt_and_shutdown(node_module, model, monkey
     assert not [t for level, t in fake_rclpy.Node.LOG if level == 'fatal']
 
 
+def test_main_exits_cleanly_when_interrupted_during_start_up(node_module, monkeypatch):
+    # SIGINT (Ctrl-C, ros2 launch shutting down) while the model loads or profiles
+    nodes = []
+
+    def interrupted(node):
+        nodes.append(node)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(node_module.PerceptionNode, 'start', interrupted)
+    try:
+        status = node_module.main([])
+    except KeyboardInterrupt:
+        pytest.fail('KeyboardInterrupt escaped main()')
+    assert status == 0
+    (node,) = nodes
+    assert node.destroyed and node_module.rclpy.state['shutdown']
+    assert not [t for level, t in fake_rclpy.Node.LOG if level == 'fatal']
+
+
 def test_only_node_py_imports_rclpy():
     offenders = []
     for path in (REPO / 'multiexit_ros').rglob('*.py'):
