@@ -47,7 +47,9 @@ setup(
     extras_require={
         'runtime': ['torch', 'safetensors', 'opencv-python-headless', 'rosbags', 'tqdm',
                     'matplotlib'],
-        'test': ['pytest', 'flake8', 'pydocstyle'],
+        'test': ['pytest', 'flake8', 'pydocstyle', 'flake8-blind-except', 'flake8-builtins',
+                 'flake8-class-newline', 'flake8-comprehensions', 'flake8-deprecated',
+                 'flake8-docstrings', 'flake8-import-order', 'flake8-quotes'],
     },
     python_requires='>=3.10',
     zip_safe=True,

@@ -230,8 +230,9 @@ def main():
     runs_dir = (out / 'block_losses_runs'
                 / f'{args.preset}_{size[0]}x{size[1]}_b{args.batch}_{args.steps}steps_lr{args.lr}')
     runs_dir.mkdir(parents=True, exist_ok=True)
-    base = dict(data=args.data, size=size, preset=args.preset, steps=args.steps,
-                batch=args.batch, lr=args.lr, threads=args.threads, device=args.device)
+    base = {'data': args.data, 'size': size, 'preset': args.preset, 'steps': args.steps,
+            'batch': args.batch, 'lr': args.lr, 'threads': args.threads,
+            'device': args.device}
     t0 = time.time()
 
     def phase(strategies: dict) -> list:

@@ -23,8 +23,8 @@ Usage: python bench/train_step.py [--preset small] [--size 180x240] [--batch 4]
 
 import argparse
 import json
-import random
 from pathlib import Path
+import random
 import time
 
 import torch

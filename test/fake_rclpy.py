@@ -35,16 +35,19 @@ class Msg:
 
 
 class Header(Msg):
+
     def defaults(self):
         return {'stamp': None, 'frame_id': ''}
 
 
 class DiagnosticArray(Msg):
+
     def defaults(self):
         return {'header': Header(), 'status': []}
 
 
 class ParameterDescriptor(Msg):
+
     def defaults(self):
         return {'floating_point_range': [], 'integer_range': [], 'read_only': False,
                 'additional_constraints': ''}
@@ -64,6 +67,7 @@ class ExternalShutdownException(Exception):
 
 
 class Logger:
+
     def __init__(self, records):
         self.records = records
 
@@ -72,6 +76,7 @@ class Logger:
 
 
 class Publisher:
+
     def __init__(self, msg_type, topic, qos):
         self.msg_type, self.topic, self.qos, self.sent = msg_type, topic, qos, []
         self.subscribers = 0
@@ -86,6 +91,7 @@ class Publisher:
 
 
 class Time:
+
     def __init__(self, ns):
         self.nanoseconds = ns
 
@@ -180,11 +186,11 @@ def _msg_classes(*names):
 
 def modules() -> dict:
     """Return {module name: fake module} for sys.modules."""
-    qos = dict(QoSProfile=lambda **kw: types.SimpleNamespace(**kw),
-               HistoryPolicy=types.SimpleNamespace(KEEP_LAST='keep_last'),
-               ReliabilityPolicy=types.SimpleNamespace(BEST_EFFORT='best_effort',
-                                                       RELIABLE='reliable'),
-               DurabilityPolicy=types.SimpleNamespace(VOLATILE='volatile'))
+    qos = {'QoSProfile': lambda **kw: types.SimpleNamespace(**kw),
+           'HistoryPolicy': types.SimpleNamespace(KEEP_LAST='keep_last'),
+           'ReliabilityPolicy': types.SimpleNamespace(BEST_EFFORT='best_effort',
+                                                      RELIABLE='reliable'),
+           'DurabilityPolicy': types.SimpleNamespace(VOLATILE='volatile')}
     state = {'initialised': 0, 'shutdown': 0}
     rclpy = _module('rclpy', init=lambda *, args=None: state.__setitem__('initialised', 1),
                     try_shutdown=lambda: state.__setitem__('shutdown', 1), state=state)

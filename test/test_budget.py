@@ -132,13 +132,13 @@ def test_out_of_order_speed_does_not_replace_a_newer_one():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(min_budget_s=0.3, max_budget_s=0.2), 'larger than'),
-    (dict(table_speeds_mps=[0.0, 1.0], table_budgets_s=[0.1]), 'equal length'),
-    (dict(table_speeds_mps=[0.0, 5.0, 5.0], table_budgets_s=[0.1, 0.1, 0.1]),
+    ({'min_budget_s': 0.3, 'max_budget_s': 0.2}, 'larger than'),
+    ({'table_speeds_mps': [0.0, 1.0], 'table_budgets_s': [0.1]}, 'equal length'),
+    ({'table_speeds_mps': [0.0, 5.0, 5.0], 'table_budgets_s': [0.1, 0.1, 0.1]},
      'strictly increasing'),
-    (dict(policy='random'), 'budget.policy'),
-    (dict(blind_distance_m=-1.0), 'budget.blind_distance_m'),
-    (dict(min_budget_s=math.nan), 'must be a number'),
+    ({'policy': 'random'}, 'budget.policy'),
+    ({'blind_distance_m': -1.0}, 'budget.blind_distance_m'),
+    ({'min_budget_s': math.nan}, 'must be a number'),
 ])
 def test_bad_budget_config_is_a_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -36,7 +36,7 @@ def engine(tiny_engine):
 
 @pytest.fixture(scope='module')
 def varied_engine():
-    """An untrained network with random batch-norm affines, so its masks are not uniform."""
+    """Build an untrained network with random batch-norm affines (masks not uniform)."""
     torch.manual_seed(0)
     model = MultiExitSegNet(preset('tiny'))
     with torch.no_grad():
@@ -153,9 +153,9 @@ def test_cuda_without_a_gpu_is_an_error_unless_fallback_is_allowed(caplog):
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(device='tpu'), 'not supported|unknown device'),
-    (dict(precision='int4'), 'precision'),
-    (dict(input_size=(4, 4)), 'at least 8x8'),
+    ({'device': 'tpu'}, 'not supported|unknown device'),
+    ({'precision': 'int4'}, 'precision'),
+    ({'input_size': (4, 4)}, 'at least 8x8'),
 ])
 def test_bad_engine_settings(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -17,8 +17,9 @@ import importlib.util
 import sys
 import types
 
-from conftest import REPO
 import pytest
+
+from conftest import REPO
 
 LAUNCH_PATH = REPO / 'launch' / 'perception.launch.py'
 

@@ -18,10 +18,10 @@ import math
 import types
 
 import cv2
-from msgs_helpers import compressed, header, image, padded, speed_message, T, TS
 import numpy as np
 import pytest
 
+from msgs_helpers import compressed, header, image, padded, speed_message, T, TS
 from multiexit_ros.errors import ConfigError, ImageError, MultiExitError
 from multiexit_ros.messages import (array_to_image, compressed_to_array, IMAGE_ENCODINGS,
                                     image_to_array, normalize_speed_type, sec_to_stamp,
@@ -138,7 +138,7 @@ def test_every_listed_encoding_is_tested():
 
 
 def test_rclpy_style_data_fields():
-    """rclpy holds uint8[] as array.array('B'); plain bytes must work too."""
+    """Accept uint8[] as rclpy holds it (array.array('B')) and as plain bytes."""
     for data in (array.array('B', RGB.tobytes()), RGB.tobytes()):
         msg = types.SimpleNamespace(height=H, width=W, encoding='rgb8', is_bigendian=0,
                                     step=W * 3, data=data)
@@ -154,7 +154,7 @@ def test_rclpy_style_data_fields():
     ({'encoding': 'yuv422', 'width': 9, 'step': 18, 'data': bytes(18 * H)}, ['even width']),
 ])
 def test_malformed_images_raise_one_line_image_errors(change, words):
-    fields = dict(data=RGB.tobytes(), height=H, width=W, encoding='rgb8', step=W * 3)
+    fields = {'data': RGB.tobytes(), 'height': H, 'width': W, 'encoding': 'rgb8', 'step': W * 3}
     fields.update(change)
     with pytest.raises(ImageError) as info:
         image_to_array(image(fields['data'], fields['height'], fields['width'],

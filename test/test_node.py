@@ -16,14 +16,14 @@
 import ast
 import re
 
-import fake_rclpy
-from msgs_helpers import header, image
-from node_fixtures import FAST, tiny_checkpoint
 import numpy as np
 import pytest
 
 from conftest import REPO
+import fake_rclpy
+from msgs_helpers import header, image
 from multiexit_ros.node_config import node_param_specs, RUNTIME_PARAMETERS
+from node_fixtures import FAST, tiny_checkpoint
 
 H, W = 32, 48
 RGB = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)

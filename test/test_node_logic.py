@@ -17,15 +17,15 @@ import math
 import threading
 
 import cv2
-from msgs_helpers import compressed, header, image, speed_message, T, TS
-from node_fixtures import tiny_pipeline
 import numpy as np
 import pytest
 
+from msgs_helpers import compressed, header, image, speed_message, T, TS
 from multiexit_ros.labels import CAMVID, colorize
 from multiexit_ros.messages import image_to_array
 from multiexit_ros.node_logic import (diagnostic_report, FrameHandler, LatestFrameBuffer,
                                       Throttle)
+from node_fixtures import tiny_pipeline
 
 H, W = 32, 48
 RGB = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)

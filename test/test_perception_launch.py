@@ -28,7 +28,7 @@ REASON = 'needs a ROS 2 installation (launch_testing, rclpy); run it with colcon
 launch_testing = pytest.importorskip('launch_testing', reason=REASON)
 rclpy = pytest.importorskip('rclpy', reason=REASON)
 
-from launch import LaunchDescription  # noqa: E402
+from launch import LaunchDescription  # noqa: E402, I100 (after the skips above)
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 import launch_testing.actions  # noqa: E402

@@ -45,8 +45,8 @@ def _profile():
 def _config(**kwargs):
     budget = BudgetConfig(blind_distance_m=1.0, min_budget_s=0.015, max_budget_s=0.2,
                           output_reserve_s=0.002, speed_timeout_s=0.5)
-    return PipelineConfig(**dict(dict(device='cpu', simulate_latency=True, budget=budget),
-                                 **kwargs))
+    return PipelineConfig(**{'device': 'cpu', 'simulate_latency': True, 'budget': budget,
+                             **kwargs})
 
 
 def _image(h=48, w=64, seed=0):

@@ -129,10 +129,10 @@ def test_fixed_policy_always_runs_its_exit_and_says_if_it_is_late():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(fixed_exit=5), 'does not exist'),
-    (dict(fixed_exit=-2), 'does not exist'),
-    (dict(when_none_fits='panic'), 'best_effort or skip'),
-    (dict(quantile=1.5), 'quantile'),
+    ({'fixed_exit': 5}, 'does not exist'),
+    ({'fixed_exit': -2}, 'does not exist'),
+    ({'when_none_fits': 'panic'}, 'best_effort or skip'),
+    ({'quantile': 1.5}, 'quantile'),
 ])
 def test_bad_planner_settings(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -21,11 +21,11 @@
 
 from torch.utils.data import ConcatDataset
 
-from ..errors import DatasetError
 from .base import read_label, read_rgb, SegmentationDataset
 from .layouts import camvid, cityscapes, folder, GeneratedDataset, read_classes
 from .synthetic import render_scene, render_sequence
 from .transforms import to_tensor, Transform
+from ..errors import DatasetError
 
 __all__ = ['DATASETS', 'GeneratedDataset', 'MixedDataset', 'SegmentationDataset', 'Transform',
            'build_dataset', 'camvid', 'cityscapes', 'folder', 'read_classes', 'read_label',

@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from .transforms import Transform
 from ..errors import DatasetError
 from ..labels import LabelSet
-from .transforms import Transform
 
 __all__ = ['SegmentationDataset', 'read_label', 'read_rgb']
 

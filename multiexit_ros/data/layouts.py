@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
-from ..labels import CAMVID, CITYSCAPES, CITYSCAPES_LABEL_TO_TRAIN, LabelSet
 from .base import SegmentationDataset
 from .synthetic import render_scene
 from .transforms import Transform
+from ..errors import DatasetError
+from ..labels import CAMVID, CITYSCAPES, CITYSCAPES_LABEL_TO_TRAIN, LabelSet
 
 __all__ = ['GeneratedDataset', 'camvid', 'cityscapes', 'folder', 'read_classes']
 

@@ -31,10 +31,10 @@ import struct
 import safetensors.torch
 import torch
 
-from ..errors import CheckpointError, MultiExitError
-from ..labels import LabelSet
 from .config import ModelConfig
 from .network import MultiExitSegNet
+from ..errors import CheckpointError, MultiExitError
+from ..labels import LabelSet
 
 __all__ = ['CheckpointMeta', 'FORMAT', 'VERSION', 'load_checkpoint', 'read_meta',
            'save_checkpoint']
@@ -221,7 +221,7 @@ def load_checkpoint(path, device='cpu') -> tuple:
                               f'SHA-256)')
     try:
         tensors = safetensors.torch.load(blob)
-    except Exception as err:  # safetensors raises its own untyped errors
+    except Exception as err:  # noqa: B902 (safetensors raises its own untyped errors)
         raise CheckpointError(f'{path}: corrupt checkpoint ({err})') from err
     model = MultiExitSegNet(meta.model)
     want = model.state_dict()

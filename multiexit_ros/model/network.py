@@ -18,8 +18,8 @@ predicts full-resolution class logits. A runtime can stop after any exit and lat
 continue from where it stopped (:meth:`MultiExitSegNet.begin` / :meth:`advance`).
 """
 
-import math
 from dataclasses import dataclass
+import math
 
 import torch
 from torch import nn

@@ -69,7 +69,7 @@ class Recording:
             self._reader.open()
         except MultiExitError:
             raise
-        except Exception as err:  # rosbags, sqlite3 and mcap raise many untyped errors
+        except Exception as err:  # noqa: B902 (rosbags, sqlite3, mcap: many untyped errors)
             raise BagError(f'{self.path}: cannot read the recording ({_one_line(err)})') from err
         self._by_topic = {}
         for conn in self._reader.connections:
@@ -112,7 +112,7 @@ class Recording:
                 item = next(it)
             except StopIteration:
                 return
-            except Exception as err:
+            except Exception as err:  # noqa: B902 (a broken file fails in many ways)
                 raise BagError(f'{self.path}: corrupt or truncated recording '
                                f'({_one_line(err)})') from err
             yield item
@@ -125,7 +125,7 @@ class Recording:
         """
         try:
             return self._reader.deserialize(raw, conn.msgtype)
-        except Exception as err:
+        except Exception as err:  # noqa: B902 (bad bytes fail in many ways)
             raise BagError(f'{self.path}: cannot decode a {conn.msgtype} message on '
                            f'{conn.topic} ({_one_line(err)})') from err
 
@@ -142,7 +142,7 @@ class Recording:
         """Close the files."""
         try:
             self._reader.close()
-        except Exception:  # closing a truncated file can fail again; nothing left to do
+        except Exception:  # noqa: B902 (closing a truncated file can fail again)
             _LOG.debug('closing %s failed', self.path, exc_info=True)
 
     def __enter__(self) -> 'Recording':

@@ -104,7 +104,7 @@ class RecordingWriter:
             rihs01 = typestore.hash_rihs01(conn.msgtype)
             self._conns[conn.topic] = self._writer.add_connection(
                 conn.topic, conn.msgtype, msgdef=msgdef, rihs01=rihs01)
-        except Exception as err:  # definitions the type system cannot rebuild
+        except Exception as err:  # noqa: B902 (definitions rosbags cannot rebuild)
             _LOG.warning('not copying %s (%s): %s', conn.topic, conn.msgtype, err)
             return False
         self._types[conn.topic] = conn.msgtype
@@ -162,7 +162,7 @@ class RecordingWriter:
         """Drop the partly written recording."""
         try:
             self._writer.close()
-        except Exception:  # already broken; removing it is all that is left
+        except Exception:  # noqa: B902 (already broken; removing it is what is left)
             _LOG.debug('closing a failed recording', exc_info=True)
         shutil.rmtree(self._box, ignore_errors=True)
 

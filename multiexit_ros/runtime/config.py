@@ -105,7 +105,7 @@ class PipelineConfig:
     when_none_fits: str = _f('best_effort', 'no exit fits: best_effort (exit 0, flagged '
                                             'late) or skip (no mask)',
                              choices=('best_effort', 'skip'))
-    profile_update: bool = _f(True, 'scale every exit\'s predicted latency by a slowdown '
+    profile_update: bool = _f(True, "scale every exit's predicted latency by a slowdown "
                                     'factor learnt from observed latencies (follows '
                                     'throttling and load)')
     profile_update_rate: float = _f(0.1, 'weight of each observed latency in the slowdown '
@@ -116,7 +116,7 @@ class PipelineConfig:
                              range=(0, 10000))
     profile_samples: int = _f(30, 'start-up profiling: timed passes per exit',
                               range=(1, 100000))
-    simulate_latency: bool = _f(False, 'replay mode: take each frame\'s latency from the '
+    simulate_latency: bool = _f(False, "replay mode: take each frame's latency from the "
                                        'profile (median) instead of measuring it, and do '
                                        'not update the profile')
     budget: BudgetConfig = field(default_factory=BudgetConfig,

@@ -112,6 +112,6 @@ def checkpoint_identity(path, model) -> dict:
         with safe_open(str(path), 'pt') as f:
             doc = json.loads((f.metadata() or {}).get('multiexit_ros', '{}'))
         ident['tensors_sha256'] = doc.get('tensors_sha256')
-    except Exception as err:  # the checkpoint loaded already; identity is best effort
+    except Exception as err:  # noqa: B902 (the checkpoint loaded; identity is best effort)
         _log.debug('no tensor hash for %s: %s', path, err)
     return ident

@@ -39,12 +39,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .device import (as_image, checkpoint_identity, default_labels, model_identity,
+                     PRECISIONS, resolve_device)
 from ..errors import ConfigError
 from ..labels import LabelSet
 from ..model import MultiExitSegNet
 from ..model.checkpoint import IMAGENET_MEAN, IMAGENET_STD
-from .device import (as_image, checkpoint_identity, default_labels, model_identity,
-                     PRECISIONS, resolve_device)
 
 __all__ = ['Engine', 'EngineRun', 'InferResult']
 
@@ -166,9 +166,9 @@ class Engine:
         if (size[0] == 0) != (size[1] == 0):
             raise ConfigError(f'set both input_height and input_width, or neither (got '
                               f'{size[0]}x{size[1]})')
-        kwargs = dict(device=config.device, precision=config.precision,
-                      channels_last=config.channels_last, cuda_graphs=config.cuda_graphs,
-                      allow_cpu_fallback=config.allow_cpu_fallback)
+        kwargs = {'device': config.device, 'precision': config.precision,
+                  'channels_last': config.channels_last, 'cuda_graphs': config.cuda_graphs,
+                  'allow_cpu_fallback': config.allow_cpu_fallback}
         if size[0]:
             kwargs['input_size'] = size
         return cls.from_checkpoint(config.model_path or default_model_path(), **kwargs)

@@ -26,14 +26,14 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..labels import colorize
 from .budget import frame_budget, speed_budget, SpeedTracker
 from .config import PipelineConfig
 from .device import as_image
 from .engine import Engine
 from .planner import Decision, Planner
 from .profile import LatencyProfile, measure_profile
+from ..errors import ConfigError
+from ..labels import colorize
 
 __all__ = ['FrameResult', 'PerceptionPipeline', 'load_or_measure_profile']
 

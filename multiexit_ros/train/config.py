@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError
 from .routing import RoutingStrategy
+from ..errors import ConfigError
 
 __all__ = ['DataConfig', 'OptimConfig', 'RunConfig', 'TrainConfig', 'apply_overrides',
            'load_config']

@@ -30,14 +30,14 @@ import torch
 from torch.utils.data import DataLoader
 import yaml
 
-from ..data import build_dataset, Transform
-from ..errors import ConfigError
-from ..model import CheckpointMeta, load_checkpoint, MultiExitSegNet, preset, save_checkpoint
 from .config import TrainConfig
 from .distributed import ResumableSampler, setup, ShardSampler, teardown
 from .evaluate import confusions, summarize
 from .losses import exit_losses
 from .routed import RoutedNet
+from ..data import build_dataset, Transform
+from ..errors import ConfigError
+from ..model import CheckpointMeta, load_checkpoint, MultiExitSegNet, preset, save_checkpoint
 
 __all__ = ['build_datasets', 'resolve_device', 'train']
 
@@ -58,7 +58,7 @@ def resolve_device(name: str) -> torch.device:
 def build_datasets(config: TrainConfig) -> tuple:
     """(training set with augmentation, validation set resized to ``data.size``)."""
     d = config.data
-    common = dict(generated_size=tuple(d.size), seed=config.run.seed)
+    common = {'generated_size': tuple(d.size), 'seed': config.run.seed}
     train_set = build_dataset(d.dataset, d.root, d.train_split, Transform(
         train=True, size=tuple(d.size), crop=tuple(d.crop), scale=tuple(d.scale), flip=d.flip,
         jitter=d.jitter), generated_count=d.generated_count, **common)
