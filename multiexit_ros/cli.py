@@ -82,6 +82,11 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 1
         raise
-    except KeyboardInterrupt:
-        print(f'multiexit {args.command}: interrupted', file=sys.stderr)
+    except OSError as err:  # a file or folder that cannot be read or written
+        where = f': {err.filename}' if err.filename else ''
+        print(f'multiexit {args.command}: error: {err.strerror or err}{where}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as err:
+        note = f'; {err}' if str(err) else ''  # e.g. what an interrupted replay kept
+        print(f'multiexit {args.command}: interrupted{note}', file=sys.stderr)
         return 130

@@ -17,7 +17,7 @@ Writes metrics.json, metrics.md and accuracy_vs_latency.png to --out (when given
 prints a per-exit table.
 """
 
-from .common import parse_size
+from .common import check_output_folder, parse_size
 
 
 def add_arguments(parser):
@@ -51,6 +51,8 @@ def run(args) -> int:
     from ..train.evaluate import confusions, summarize, write_report
     from ..train.trainer import resolve_device
 
+    if args.out:
+        check_output_folder(args.out)
     device = resolve_device(args.device)
     path = args.model or default_model_path()
     model, meta = load_checkpoint(path, device)

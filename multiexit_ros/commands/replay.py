@@ -23,6 +23,7 @@ summary.md, frames.jsonl, plots and optionally an mcap with the masks into --out
 from pathlib import Path
 
 from ..errors import ConfigError
+from .common import check_output_folder
 
 __all__ = ['add_arguments', 'add_pipeline_arguments', 'pipeline_config', 'print_summary',
            'run']
@@ -119,7 +120,7 @@ def run(args) -> int:
     if args.max_frames < 0:
         raise ConfigError(f'--max-frames must be >= 0, got {args.max_frames}')
     recording = Path(args.recording)
-    out = Path(args.out or f'replay_{recording.stem or recording.name}')
+    out = check_output_folder(args.out or f'replay_{recording.stem or recording.name}')
     policies = [p.strip() for p in args.policies.split(',') if p.strip()] \
         if args.policies else []
     summary = replay(ReplayOptions(

@@ -18,6 +18,8 @@ Settings come from a YAML file (--config), then the explicit flags below, then
 GPUs or processes with ``torchrun --nproc_per_node=N -m multiexit_ros train ...``.
 """
 
+from .common import check_output_folder
+
 # Explicit flags and the config keys they set.
 FLAGS = {
     'preset': 'model', 'dataset': 'data.dataset', 'data': 'data.root',
@@ -89,6 +91,7 @@ def run(args) -> int:
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end='')
         return 0
+    check_output_folder(config.run.out)
     metrics = train(config, resume=not args.no_resume, progress=not args.no_progress)
     import os
     if int(os.environ.get('RANK', '0')) == 0 and metrics:
