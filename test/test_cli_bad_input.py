@@ -78,3 +78,23 @@ def test_demo_keeps_the_earlier_drive_when_the_settings_are_bad(tmp_path, capsys
         assert main(['demo', '--out', str(tmp_path / 'demo'), '--preset', 'tiny', *bad]) == 1
         one_line_error(capsys, 'demo')
         assert (drive / 'metadata.yaml').read_text() == 'kept', bad
+
+
+@pytest.mark.parametrize('argv, expect', [
+    (['info', '--preset', 'tiny', '--device', 'bogus', '--no-latency'],
+     "unknown device 'bogus'"),
+    (['evaluate', '--model', '{ckpt}', *GENERATED, '--device', 'bogus'],
+     "unknown device 'bogus'"),
+    (['train', *TRAIN, '--device', 'bogus', '--out', '{tmp}/run'], "unknown device 'bogus'"),
+    (['info', '--preset', 'tiny', '--repeat', '0'], '--repeat must be at least 1'),
+    (['evaluate', '--model', '{ckpt}', *GENERATED, '--batch-size', '0'],
+     '--batch-size must be at least 1'),
+    (['evaluate', '--model', '{ckpt}', *GENERATED, '--workers', '-1'],
+     '--workers must be at least 0'),
+    (['evaluate', '--model', '{ckpt}', *GENERATED, '--limit', '-1'],
+     '--limit must be at least 0'),
+])
+def test_bad_device_and_counts(tmp_path, ckpt, capsys, argv, expect):
+    argv = [a.format(ckpt=ckpt, tmp=tmp_path) for a in argv]
+    assert main(argv) == 1
+    assert expect in one_line_error(capsys, argv[0])

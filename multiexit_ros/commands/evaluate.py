@@ -46,11 +46,15 @@ def run(args) -> int:
 
     from .. import default_model_path
     from ..data import build_dataset, Transform
-    from ..errors import DatasetError
+    from ..errors import ConfigError, DatasetError
     from ..model import exit_costs, exit_latencies, load_checkpoint
     from ..train.evaluate import confusions, summarize, write_report
     from ..train.trainer import resolve_device
 
+    for name, least in (('batch_size', 1), ('workers', 0), ('limit', 0)):
+        if getattr(args, name) < least:
+            raise ConfigError(f'--{name.replace("_", "-")} must be at least {least}, got '
+                              f'{getattr(args, name)}')
     if args.out:
         check_output_folder(args.out)
     device = resolve_device(args.device)

@@ -49,7 +49,10 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for CUDA without it is an error."""
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f'unknown device {name!r} (use auto, cpu, cuda or cuda:N)') from err
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError(f'device {name!r} requested but CUDA is not available here')
     return device
