@@ -13,6 +13,8 @@
 # limitations under the License.
 """Bad input to every ``multiexit`` command: one line on stderr, exit status 1."""
 
+import shutil
+
 import pytest
 
 from multiexit_ros.cli import main
@@ -20,9 +22,9 @@ from replay_helpers import frames, tiny_checkpoint, write_recording
 
 GENERATED = ['--dataset', 'generated', '--count', '1', '--size', '48x64',
              '--latency-repeat', '0']
-TRAIN = ['--preset', 'tiny', '--dataset', 'generated', '--steps', '1', '--batch-size', '1',
+TRAIN = ['--preset', 'tiny', '--dataset', 'generated', '--steps', '1', '--batch-size', '2',
          '--device', 'cpu', '--no-progress', '--set', 'data.size=[48,64]',
-         '--set', 'data.crop=[32,32]', '--set', 'data.generated_count=1',
+         '--set', 'data.crop=[32,32]', '--set', 'data.generated_count=2',
          '--set', 'data.generated_val_count=1', '--set', 'data.workers=0']
 
 
@@ -98,3 +100,73 @@ def test_bad_device_and_counts(tmp_path, ckpt, capsys, argv, expect):
     argv = [a.format(ckpt=ckpt, tmp=tmp_path) for a in argv]
     assert main(argv) == 1
     assert expect in one_line_error(capsys, argv[0])
+
+
+@pytest.mark.parametrize('command', ['train', 'replay'])
+@pytest.mark.parametrize('text, expect', [
+    (b'\xff\xfe\x00 not text', 'not a YAML text file'),
+    (b'budget: [', 'YAML'),
+])
+def test_bad_yaml_config(tmp_path, ckpt, capsys, command, text, expect):
+    config = tmp_path / 'config.yaml'
+    config.write_bytes(text)
+    extra = (['--print-config'] if command == 'train' else
+             [str(write_recording(tmp_path / 'bag', images=frames(2))), '--model', str(ckpt)])
+    assert main([command, '--config', str(config), *extra]) == 1
+    assert expect in one_line_error(capsys, command)
+
+
+@pytest.mark.parametrize('override, expect', [
+    ('optim.lr=[', "cannot parse value (expected the node content"),
+    ('optim.momentum=abc', "optim.momentum must be a number, got 'abc'"),
+    ('optim.steps=2.5', 'optim.steps must be a whole number, got 2.5'),
+    ('optim.lr=.nan', 'optim.lr must be a finite number'),
+    ('data.flip=maybe', "data.flip must be true or false, got 'maybe'"),
+    ('data.jitter=abc', "data.jitter must be a number, got 'abc'"),
+    ('routing.window=abc', "routing.window must be a whole number, got 'abc'"),
+    ('routing=5', "config section 'routing' must be a mapping"),
+    ('data.workers=-1', 'data.workers >= 0'),
+    ('run.val_batch_size=0', 'run.val_batch_size must be >= 1'),
+    ('data.size=[0,0]', 'data.size must be two whole numbers >= 8'),
+])
+def test_bad_training_settings(capsys, override, expect):
+    assert main(['train', '--set', override, '--print-config']) == 1
+    assert expect in one_line_error(capsys, 'train')
+
+
+def test_small_learning_rate_flag_is_a_number(capsys):
+    assert main(['train', '--lr', '0.00001', '--print-config']) == 0
+    assert 'lr: 1.0e-05' in capsys.readouterr().out
+
+
+def test_diverging_training_is_one_line(tmp_path, capsys):
+    assert main(['train', *TRAIN, '--steps', '3', '--lr', '1e30', '--out',
+                 str(tmp_path / 'run')]) == 1
+    assert 'the training diverged' in one_line_error(capsys, 'train')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp('train') / 'run'
+    assert main(['train', *TRAIN, '--out', str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize('change, expect', [
+    (lambda out: (out / 'train_state.pt').write_bytes(b'garbage'), 'corrupt training state'),
+    (lambda out: (out / 'last.safetensors').write_bytes(b'garbage'), 'cannot resume'),
+    (lambda out: None, 'another model architecture'),
+    (lambda out: None, 'another optimizer'),
+])
+def test_resuming_a_run_that_does_not_fit(trained, tmp_path, capsys, change, expect):
+    out = tmp_path / 'run'
+    shutil.copytree(trained, out)
+    change(out)
+    argv = ['train', *TRAIN, '--steps', '2', '--out', str(out)]
+    if 'architecture' in expect:
+        argv += ['--preset', 'small']
+    if 'optimizer' in expect:
+        argv += ['--set', 'optim.optimizer=adamw']
+    assert main(argv) == 1
+    err = one_line_error(capsys, 'train')
+    assert expect in err and '--no-resume' in err

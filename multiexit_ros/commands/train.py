@@ -65,12 +65,15 @@ def add_arguments(parser):
 
 def overrides(args) -> list:
     """Return the ``key=value`` overrides given by explicit flags and ``--set``, in order."""
+    import yaml
+
     items = []
     for flag, key in FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:
-            items.append(f'{key}={value}' if not isinstance(value, str)
-                         else f'{key}={_quote(value)}')
+            # As YAML reads them back: str(1e-05) would be read as text, not a number.
+            items.append(f'{key}={_quote(value)}' if isinstance(value, str) else
+                         f'{key}={yaml.safe_dump(value).splitlines()[0]}')
     if args.include_final:
         items.append('routing.include_final=true')
     return items + list(args.set)
