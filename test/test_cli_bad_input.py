@@ -170,3 +170,19 @@ def test_resuming_a_run_that_does_not_fit(trained, tmp_path, capsys, change, exp
     assert main(argv) == 1
     err = one_line_error(capsys, 'train')
     assert expect in err and '--no-resume' in err
+
+
+def test_unreadable_image_in_a_loader_worker_is_one_line(tmp_path, ckpt, capsys):
+    import cv2
+    import numpy as np
+
+    for name in ('val', 'valannot'):
+        (tmp_path / name).mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / 'val' / f'f{i}.png'), np.zeros((48, 64, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / 'valannot' / f'f{i}.png'), np.zeros((48, 64), np.uint8))
+    (tmp_path / 'val' / 'f1.png').write_bytes(b'\x89PNG cut short')
+    assert main(['evaluate', '--model', str(ckpt), '--dataset', 'camvid', '--data',
+                 str(tmp_path), '--latency-repeat', '0', '--workers', '1']) == 1
+    err = one_line_error(capsys, 'evaluate')
+    assert err.endswith('f1.png: not a readable image') and 'Traceback' not in err
