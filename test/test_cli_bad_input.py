@@ -186,3 +186,13 @@ def test_unreadable_image_in_a_loader_worker_is_one_line(tmp_path, ckpt, capsys)
                  str(tmp_path), '--latency-repeat', '0', '--workers', '1']) == 1
     err = one_line_error(capsys, 'evaluate')
     assert err.endswith('f1.png: not a readable image') and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('size, expect', [
+    ('360', 'HEIGHTxWIDTH'), ('4.5x6', 'HEIGHTxWIDTH'), ('48x64x3', 'HEIGHTxWIDTH'),
+    ('4x4', 'at least 8x8'), ('0x64', 'at least 8x8'),
+    ('100000x100000', 'at most 8192x8192'),  # was a failed 120 GB allocation
+])
+def test_bad_size_strings(capsys, size, expect):
+    assert main(['info', '--preset', 'tiny', '--no-latency', '--size', size]) == 1
+    assert expect in one_line_error(capsys, 'info')

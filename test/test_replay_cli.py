@@ -232,3 +232,15 @@ def test_undecodable_first_frames_say_why(tmp_path, ckpt, capsys):
                  '--param', 'profile_samples=1', '--param', 'profile_warmup=0']) == 1
     err = one_line_error(capsys)
     assert 'none of the first camera frames' in err and 'data has 10 bytes' in err
+
+
+def test_a_policy_named_twice_runs_once(tmp_path, ckpt, capsys):
+    rec = write_recording(tmp_path / 'bag', images=frames(4))
+    out = tmp_path / 'out'
+    assert main(['replay', str(rec), '--model', str(ckpt), '--out', str(out), '--no-progress',
+                 '--no-plots', '--policies', 'speed,final,speed',
+                 '--profile', str(write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5]))]) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert [p['policy'] for p in summary['policies']] == ['speed', 'final']
+    assert summary['policies'][0]['processed'] == 4
+    assert len((out / 'frames.jsonl').read_text().splitlines()) == 4

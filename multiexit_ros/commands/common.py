@@ -21,6 +21,8 @@ from ..errors import ConfigError
 __all__ = ['add_model_arguments', 'check_output_file', 'check_output_folder', 'load_model',
            'parse_size']
 
+MAX_SIDE = 8192  # pixels, as the pipeline's input and output sizes
+
 
 def parse_size(text: str) -> tuple:
     """Parse ``HxW`` (e.g. ``360x480``) into (H, W)."""
@@ -30,6 +32,8 @@ def parse_size(text: str) -> tuple:
         raise ConfigError(f'size must look like HEIGHTxWIDTH (e.g. 360x480), got {text!r}')
     if h < 8 or w < 8:
         raise ConfigError(f'size must be at least 8x8, got {text!r}')
+    if h > MAX_SIDE or w > MAX_SIDE:
+        raise ConfigError(f'size must be at most {MAX_SIDE}x{MAX_SIDE}, got {text!r}')
     return h, w
 
 
