@@ -60,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: MultiExitError) -> str:
+    """Return the error's message on one line.
+
+    An error raised in a DataLoader worker comes back with torch's traceback of the worker
+    in its message; its last line is the original message.
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    origin = f'{type(err).__module__}.{type(err).__name__}: '
+    if len(lines) > 1 and lines[-1].startswith(origin):
+        return lines[-1][len(origin):]
+    return ' '.join(lines)
+
+
 def main(argv=None) -> int:
     """Run the tool; returns the process exit status."""
     parser = build_parser()
@@ -72,7 +85,7 @@ def main(argv=None) -> int:
     try:
         return int(args._run(args) or 0)
     except MultiExitError as err:
-        print(f'multiexit {args.command}: error: {err}', file=sys.stderr)
+        print(f'multiexit {args.command}: error: {_one_line(err)}', file=sys.stderr)
         return 1
     except ModuleNotFoundError as err:
         if err.name and err.name.split('.')[0] in RUNTIME_MODULES:
@@ -82,6 +95,11 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 1
         raise
-    except KeyboardInterrupt:
-        print(f'multiexit {args.command}: interrupted', file=sys.stderr)
+    except OSError as err:  # a file or folder that cannot be read or written
+        where = f': {err.filename}' if err.filename else ''
+        print(f'multiexit {args.command}: error: {err.strerror or err}{where}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as err:
+        note = f'; {err}' if str(err) else ''  # e.g. what an interrupted replay kept
+        print(f'multiexit {args.command}: interrupted{note}', file=sys.stderr)
         return 130

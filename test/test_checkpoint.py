@@ -83,6 +83,27 @@ def test_flipped_weight_byte_is_detected(saved):
         load_checkpoint(path)
 
 
+def test_file_cut_inside_the_tensor_data_says_truncated(saved):
+    path, _, _ = saved
+    blob = path.read_bytes()
+    path.write_bytes(blob[:len(blob) * 2 // 3])
+    with pytest.raises(CheckpointError, match=r'truncated checkpoint \(tensor data has \d+ of'):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize('content', [b'model: small\n', b'not a checkpoint at all' * 10])
+def test_other_file_is_not_called_truncated(tmp_path, content):
+    path = tmp_path / 'm.safetensors'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match='not a checkpoint \\(not a safetensors file\\)'):
+        load_checkpoint(path)
+
+
+def test_folder_is_not_called_missing(tmp_path):
+    with pytest.raises(CheckpointError, match='is a folder, not a checkpoint file'):
+        load_checkpoint(tmp_path)
+
+
 def test_garbage_header(tmp_path):
     path = tmp_path / 'bad.safetensors'
     path.write_bytes(struct.pack('<Q', 4) + b'{{{{' + b'\0' * 16)

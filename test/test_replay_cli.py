@@ -14,12 +14,14 @@
 """The ``multiexit replay`` and ``multiexit demo`` commands: exit codes, outputs, errors."""
 
 import json
+import struct
 
 import cv2
 import numpy as np
 import pytest
 
 from multiexit_ros.cli import main
+from multiexit_ros.replay import RecordingWriter
 from replay_helpers import frames, tiny_checkpoint, write_profile, write_recording
 
 
@@ -133,3 +135,112 @@ def test_demo_bad_source_is_one_line_error(tmp_path, capsys):
     assert main(['demo', '--out', str(tmp_path / 'd'), '--source', str(tmp_path / 'none'),
                  '--preset', 'tiny']) == 1
     assert 'frame folder not found' in one_line_error(capsys)
+
+
+def break_second_chunk(recording):
+    """Give the second mcap chunk a wrong checksum: the recording fails part way."""
+    data_file = next(recording.glob('*.mcap'))
+    blob = bytearray(data_file.read_bytes())
+    pos, chunks = 8, []  # after the magic: records of opcode (1 byte), length (8), content
+    while pos + 9 <= len(blob):
+        (length,) = struct.unpack_from('<Q', blob, pos + 1)
+        if blob[pos] == 0x06:
+            chunks.append(pos)
+        pos += 9 + length
+    assert len(chunks) >= 2, 'the recording needs two chunks'
+    struct.pack_into('<I', blob, chunks[1] + 9 + 24, 1)  # uncompressed_crc
+    data_file.write_bytes(bytes(blob))
+
+
+def test_replay_failing_part_way_keeps_a_partial_report(tmp_path, ckpt, capsys):
+    rec = write_recording(tmp_path / 'bag', images=frames(150))
+    break_second_chunk(rec)
+    out = tmp_path / 'out'
+    profile = write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5])
+    rc = main(['replay', str(rec), '--model', str(ckpt), '--out', str(out), '--no-progress',
+               '--no-plots', '--profile', str(profile)])
+    assert rc == 1
+    err = one_line_error(capsys)
+    assert 'corrupt or truncated recording' in err and 'replayed so far' in err
+    summary = json.loads((out / 'summary.json').read_text())
+    kept = (out / 'frames.jsonl').read_text().splitlines()
+    assert summary['complete'] is False and 'corrupt' in summary['stopped']
+    assert 0 < summary['frames'] == len(kept) < 150
+    assert 'Incomplete' in (out / 'summary.md').read_text()
+
+
+def test_interrupted_replay_keeps_what_it_did(tmp_path, ckpt, capsys, monkeypatch):
+    from multiexit_ros.replay import evaluate
+
+    rec = write_recording(tmp_path / 'bag', images=frames(8))
+    out = tmp_path / 'out'
+    argv = ['replay', str(rec), '--model', str(ckpt), '--out', str(out), '--no-progress',
+            '--no-plots', '--write-bag',
+            '--profile', str(write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5]))]
+    assert main(argv) == 0  # an earlier complete run in the same folder
+    on_frame = evaluate._Run.on_frame
+
+    def ctrl_c_at_frame_5(run, *args):
+        if run.count == 5:
+            raise KeyboardInterrupt
+        return on_frame(run, *args)
+
+    monkeypatch.setattr(evaluate._Run, 'on_frame', ctrl_c_at_frame_5)
+    capsys.readouterr()
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('multiexit replay: interrupted') and 'replayed so far' in err
+    assert '\n' not in err
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['complete'] is False and summary['stopped'] == 'interrupted'
+    assert summary['frames'] == 5 == len((out / 'frames.jsonl').read_text().splitlines())
+    assert (out / 'replay_bag' / 'metadata.yaml').is_file()  # the masks so far
+
+
+def test_an_undecodable_speed_message_is_skipped(tmp_path, ckpt, capsys):
+    rec = tmp_path / 'bag'
+    with RecordingWriter(rec, 'mcap') as bag:
+        bag.add_topic('/cam/image_raw', 'sensor_msgs/msg/Image')
+        bag.add_topic('/vehicle/speed', 'std_msgs/msg/Float32')
+        for i, img in enumerate(frames(4)):
+            t_ns = 10**12 + i * 10**8
+            speed = bag.types['std_msgs/msg/Float32'](data=5.0)
+            bag.write('/vehicle/speed', t_ns - 1000, speed)
+            if i == 1:
+                bag.write_raw('/vehicle/speed', t_ns - 500, b'\x00\x01\x00\x00\x01')
+            bag.write('/cam/image_raw', t_ns, bag.image(img, 'rgb8', t_ns * 1e-9))
+    out = tmp_path / 'out'
+    assert main(['replay', str(rec), '--model', str(ckpt), '--out', str(out), '--no-progress',
+                 '--no-plots', '--profile', str(write_profile(tmp_path / 'p.json',
+                                                              [1, 2, 3, 4, 5]))]) == 0
+    assert json.loads((out / 'summary.json').read_text())['frames'] == 4
+
+
+def test_camera_topic_without_messages_is_one_line_error(tmp_path, ckpt, capsys):
+    rec = tmp_path / 'bag'
+    with RecordingWriter(rec, 'mcap') as bag:
+        bag.add_topic('/cam/image_raw', 'sensor_msgs/msg/Image')
+    assert main(['replay', str(rec), '--model', str(ckpt), '--out', str(tmp_path / 'o'),
+                 '--profile', str(write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5]))]) == 1
+    assert 'camera topic /cam/image_raw has no messages' in one_line_error(capsys)
+    assert not (tmp_path / 'o').exists()
+
+
+def test_undecodable_first_frames_say_why(tmp_path, ckpt, capsys):
+    rec = write_recording(tmp_path / 'bag', images=frames(3), bad=(0, 1, 2))
+    assert main(['replay', str(rec), '--model', str(ckpt), '--out', str(tmp_path / 'o'),
+                 '--param', 'profile_samples=1', '--param', 'profile_warmup=0']) == 1
+    err = one_line_error(capsys)
+    assert 'none of the first camera frames' in err and 'data has 10 bytes' in err
+
+
+def test_a_policy_named_twice_runs_once(tmp_path, ckpt, capsys):
+    rec = write_recording(tmp_path / 'bag', images=frames(4))
+    out = tmp_path / 'out'
+    assert main(['replay', str(rec), '--model', str(ckpt), '--out', str(out), '--no-progress',
+                 '--no-plots', '--policies', 'speed,final,speed',
+                 '--profile', str(write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5]))]) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert [p['policy'] for p in summary['policies']] == ['speed', 'final']
+    assert summary['policies'][0]['processed'] == 4
+    assert len((out / 'frames.jsonl').read_text().splitlines()) == 4

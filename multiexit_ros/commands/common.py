@@ -13,9 +13,15 @@
 # limitations under the License.
 """Argument helpers shared by the subcommands."""
 
+import os
+from pathlib import Path
+
 from ..errors import ConfigError
 
-__all__ = ['add_model_arguments', 'load_model', 'parse_size']
+__all__ = ['add_model_arguments', 'check_output_file', 'check_output_folder', 'load_model',
+           'parse_size']
+
+MAX_SIDE = 8192  # pixels, as the pipeline's input and output sizes
 
 
 def parse_size(text: str) -> tuple:
@@ -26,7 +32,39 @@ def parse_size(text: str) -> tuple:
         raise ConfigError(f'size must look like HEIGHTxWIDTH (e.g. 360x480), got {text!r}')
     if h < 8 or w < 8:
         raise ConfigError(f'size must be at least 8x8, got {text!r}')
+    if h > MAX_SIDE or w > MAX_SIDE:
+        raise ConfigError(f'size must be at most {MAX_SIDE}x{MAX_SIDE}, got {text!r}')
     return h, w
+
+
+def check_output_folder(path, option: str = '--out') -> Path:
+    """Check before any work that the output folder ``path`` can be created or written.
+
+    Raises:
+        ConfigError: ``path`` or one of its parents is a file, or the nearest existing
+            folder is not writable.
+    """
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        where = '' if existing == path else f': {existing}'
+        raise ConfigError(f'{option} {path}{where} is not a folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f'{option} {path}: {existing} is not writable')
+    return path
+
+
+def check_output_file(path, option: str = '--output') -> Path:
+    """Check before any work that the output file ``path`` can be written.
+
+    Raises:
+        ConfigError: ``path`` is a folder, or its folder cannot be created or written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f'{option} {path} is a folder; give a file name')
+    check_output_folder(path.parent, option)
+    return path
 
 
 def add_model_arguments(parser, preset_default=None):
@@ -47,7 +85,10 @@ def load_model(args) -> tuple:
     from .. import default_model_path
     from ..model import load_checkpoint, MultiExitSegNet, preset
 
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f'unknown device {args.device!r} (use cpu, cuda or cuda:N)') from err
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError(f'device {args.device!r} requested but CUDA is not available here')
     if getattr(args, 'preset', None):

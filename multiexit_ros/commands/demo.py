@@ -24,9 +24,9 @@ from dataclasses import replace
 from pathlib import Path
 import shutil
 
-from ..errors import ConfigError
-from .common import parse_size
+from .common import check_output_folder, parse_size
 from .replay import add_pipeline_arguments, pipeline_config, print_summary
+from ..errors import ConfigError, DatasetError
 
 __all__ = ['add_arguments', 'run']
 
@@ -58,15 +58,20 @@ def run(args) -> int:
 
     if args.frames < 2:
         raise ConfigError(f'--frames must be at least 2, got {args.frames}')
-    out = Path(args.out)
+    if not args.hz > 0:
+        raise ConfigError(f'--hz must be positive, got {args.hz}')
+    source = None if args.source == 'generated' else Path(args.source)
+    if source is not None and not source.is_dir():
+        raise DatasetError(f'frame folder not found: {source}')
+    out = check_output_folder(args.out)
+    size = parse_size(args.size)
+    config = pipeline_config(args)
+    engine = build_engine(config, args.preset)  # fails early, saying how to get a model
+    # Only now, with the settings known to be good, replace an earlier drive.
     drive = out / 'drive'
     if drive.exists():
         shutil.rmtree(drive)
-    config = pipeline_config(args)
-    engine = build_engine(config, args.preset)  # fails early, saying how to get a model
-    source = None if args.source == 'generated' else args.source
-    info = build_drive(drive, args.frames, args.hz, parse_size(args.size), source,
-                       args.labels, args.seed)
+    info = build_drive(drive, args.frames, args.hz, size, source, args.labels, args.seed)
     print(f'drive: {drive} ({info["frames"]} frames over {info["duration_s"]:.0f} s at '
           f'{info["hz"]:g} Hz, 0 -> 130 km/h -> 0; frames: {info["source"]})')
     if not args.profile and args.latency == 'profile':

@@ -17,7 +17,7 @@ Writes metrics.json, metrics.md and accuracy_vs_latency.png to --out (when given
 prints a per-exit table.
 """
 
-from .common import parse_size
+from .common import check_output_folder, parse_size
 
 
 def add_arguments(parser):
@@ -28,7 +28,7 @@ def add_arguments(parser):
     parser.add_argument('--data', default='', help='dataset folder (not for generated)')
     parser.add_argument('--split', default='val', help='split name (default val)')
     parser.add_argument('--out', help='folder for metrics.json, metrics.md and the plot')
-    parser.add_argument('--size', help='evaluate at HxW (default: the checkpoint\'s '
+    parser.add_argument('--size', help="evaluate at HxW (default: the checkpoint's "
                                        'training size, else as stored)')
     parser.add_argument('--device', default='cpu', help='torch device (cpu, cuda, cuda:1)')
     parser.add_argument('--batch-size', type=int, default=1)
@@ -46,11 +46,17 @@ def run(args) -> int:
 
     from .. import default_model_path
     from ..data import build_dataset, Transform
-    from ..errors import DatasetError
+    from ..errors import ConfigError, DatasetError
     from ..model import exit_costs, exit_latencies, load_checkpoint
     from ..train.evaluate import confusions, summarize, write_report
     from ..train.trainer import resolve_device
 
+    for name, least in (('batch_size', 1), ('workers', 0), ('limit', 0)):
+        if getattr(args, name) < least:
+            raise ConfigError(f'--{name.replace("_", "-")} must be at least {least}, got '
+                              f'{getattr(args, name)}')
+    if args.out:
+        check_output_folder(args.out)
     device = resolve_device(args.device)
     path = args.model or default_model_path()
     model, meta = load_checkpoint(path, device)

@@ -16,6 +16,7 @@
 import json
 
 from .common import add_model_arguments, load_model, parse_size
+from ..errors import ConfigError
 
 
 def add_arguments(parser):
@@ -32,6 +33,8 @@ def run(args) -> int:
     from ..model import exit_costs, exit_latencies
 
     size = parse_size(args.size)
+    if args.repeat < 1 and not args.no_latency:
+        raise ConfigError(f'--repeat must be at least 1 (or use --no-latency), got {args.repeat}')
     model, meta = load_model(args)
     costs = exit_costs(model, size)
     lat = [None] * len(costs) if args.no_latency else exit_latencies(model, size, args.repeat)

@@ -20,7 +20,7 @@ the node or the replay as ``profile_path`` so that they need not measure at star
 
 import json
 
-from .common import parse_size
+from .common import check_output_file, parse_size
 
 
 def add_arguments(parser):
@@ -60,9 +60,10 @@ def run(args) -> int:
     from ..runtime.device import model_identity
 
     size = parse_size(args.size)
-    options = dict(device=args.device, precision=args.precision,
-                   channels_last=not args.no_channels_last, cuda_graphs=args.cuda_graphs,
-                   allow_cpu_fallback=args.allow_cpu_fallback)
+    check_output_file(args.output, '--output')
+    options = {'device': args.device, 'precision': args.precision,
+               'channels_last': not args.no_channels_last, 'cuda_graphs': args.cuda_graphs,
+               'allow_cpu_fallback': args.allow_cpu_fallback}
     if args.input_size:
         options['input_size'] = parse_size(args.input_size)
     if args.preset:

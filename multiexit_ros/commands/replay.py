@@ -22,6 +22,7 @@ summary.md, frames.jsonl, plots and optionally an mcap with the masks into --out
 
 from pathlib import Path
 
+from .common import check_output_folder
 from ..errors import ConfigError
 
 __all__ = ['add_arguments', 'add_pipeline_arguments', 'pipeline_config', 'print_summary',
@@ -39,11 +40,11 @@ def add_pipeline_arguments(parser):
                         help='latency profile of the target device (from `multiexit '
                              'profile`); default: measure one here at start-up')
     parser.add_argument('--latency', choices=('profile', 'measured'), default='profile',
-                        help='profile: each frame takes its exit\'s median from the profile '
+                        help="profile: each frame takes its exit's median from the profile "
                              '(deterministic, network work shared by all policies); '
                              'measured: time every pass (each policy runs its own)')
     parser.add_argument('--config', metavar='YAML',
-                        help='pipeline parameters file (the node\'s, e.g. config/*.yaml)')
+                        help="pipeline parameters file (the node's, e.g. config/*.yaml)")
     parser.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                         help='set one pipeline parameter, e.g. budget.blind_distance_m=2 '
                              '(repeatable)')
@@ -119,7 +120,7 @@ def run(args) -> int:
     if args.max_frames < 0:
         raise ConfigError(f'--max-frames must be >= 0, got {args.max_frames}')
     recording = Path(args.recording)
-    out = Path(args.out or f'replay_{recording.stem or recording.name}')
+    out = check_output_folder(args.out or f'replay_{recording.stem or recording.name}')
     policies = [p.strip() for p in args.policies.split(',') if p.strip()] \
         if args.policies else []
     summary = replay(ReplayOptions(

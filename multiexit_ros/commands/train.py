@@ -18,6 +18,8 @@ Settings come from a YAML file (--config), then the explicit flags below, then
 GPUs or processes with ``torchrun --nproc_per_node=N -m multiexit_ros train ...``.
 """
 
+from .common import check_output_folder
+
 # Explicit flags and the config keys they set.
 FLAGS = {
     'preset': 'model', 'dataset': 'data.dataset', 'data': 'data.root',
@@ -63,12 +65,15 @@ def add_arguments(parser):
 
 def overrides(args) -> list:
     """Return the ``key=value`` overrides given by explicit flags and ``--set``, in order."""
+    import yaml
+
     items = []
     for flag, key in FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:
-            items.append(f'{key}={value}' if not isinstance(value, str)
-                         else f'{key}={_quote(value)}')
+            # As YAML reads them back: str(1e-05) would be read as text, not a number.
+            items.append(f'{key}={_quote(value)}' if isinstance(value, str) else
+                         f'{key}={yaml.safe_dump(value).splitlines()[0]}')
     if args.include_final:
         items.append('routing.include_final=true')
     return items + list(args.set)
@@ -89,6 +94,7 @@ def run(args) -> int:
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end='')
         return 0
+    check_output_folder(config.run.out)
     metrics = train(config, resume=not args.no_resume, progress=not args.no_progress)
     import os
     if int(os.environ.get('RANK', '0')) == 0 and metrics:

@@ -158,6 +158,8 @@ def _split(blob: bytes, path) -> tuple:
     if len(blob) < 8:
         raise CheckpointError(f'{path}: truncated checkpoint ({len(blob)} bytes)')
     (n,) = struct.unpack('<Q', blob[:8])
+    if len(blob) > 8 and blob[8:9] != b'{':  # a safetensors header is a JSON object
+        raise CheckpointError(f'{path}: not a checkpoint (not a safetensors file)')
     if 8 + n > len(blob):
         raise CheckpointError(f'{path}: truncated checkpoint (header says {n} bytes, '
                               f'file has {len(blob) - 8})')
@@ -170,11 +172,25 @@ def _split(blob: bytes, path) -> tuple:
     return header, blob[8 + n:]
 
 
+def _data_size(header: dict):
+    """Bytes of tensor data the header describes, or None when it does not say."""
+    try:
+        return max((int(v['data_offsets'][1]) for k, v in header.items()
+                    if k != '__metadata__'), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
+        return None
+
+
 def _read(path) -> tuple:
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f'{path} is a folder, not a checkpoint file')
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path}')
-    blob = path.read_bytes()
+    try:
+        blob = path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f'cannot read checkpoint {path}: {err.strerror}') from err
     header, data = _split(blob, path)
     raw = (header.get('__metadata__') or {}).get(_KEY)
     if raw is None:
@@ -185,12 +201,12 @@ def _read(path) -> tuple:
         raise CheckpointError(f'{path}: corrupt checkpoint metadata ({err})') from err
     if not isinstance(doc, dict):
         raise CheckpointError(f'{path}: corrupt checkpoint metadata (not a mapping)')
-    return path, blob, doc, data
+    return path, blob, header, doc, data
 
 
 def read_meta(path) -> CheckpointMeta:
     """Read and validate a checkpoint's metadata without building the model."""
-    path, _, doc, _ = _read(path)
+    path, _, _, doc, _ = _read(path)
     try:
         return CheckpointMeta.from_dict(doc)
     except CheckpointError as err:
@@ -210,12 +226,16 @@ def load_checkpoint(path, device='cpu') -> tuple:
     Raises:
         CheckpointError: Missing, truncated, corrupt or mismatched file.
     """
-    path, blob, doc, data = _read(path)
+    path, blob, header, doc, data = _read(path)
     try:
         meta = CheckpointMeta.from_dict(doc)
     except CheckpointError as err:
         raise CheckpointError(f'{path}: {err}') from err
     expected = doc.get('tensors_sha256')
+    needed = _data_size(header)
+    if needed is not None and len(data) < needed:
+        raise CheckpointError(f'{path}: truncated checkpoint (tensor data has {len(data)} of '
+                              f'{needed} bytes)')
     if hashlib.sha256(data).hexdigest() != expected:
         raise CheckpointError(f'{path}: corrupt checkpoint (tensor data does not match its '
                               f'SHA-256)')

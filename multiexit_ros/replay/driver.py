@@ -18,8 +18,8 @@ from pathlib import Path
 import shutil
 import time
 
-from ..errors import BagError, ConfigError
-from .recording import Recording, choose_topics
+from .recording import choose_topics, Recording
+from ..errors import BagError, ConfigError, MultiExitError
 
 __all__ = ['replay']
 
@@ -30,17 +30,19 @@ def _first_frame_size(rec, choice, messages) -> tuple:
     """(H, W) of the first decodable camera frame, for start-up profiling."""
     from .evaluate import _decode
 
+    first_error = ''
     for i, (conn, _, raw) in enumerate(rec.raw_messages([choice.camera])):
         try:
-            image, _ = _decode(conn, rec.deserialize(conn, raw), messages)
-        except (BagError, AttributeError):
-            image = None
+            image, error = _decode(conn, rec.deserialize(conn, raw), messages)
+        except (BagError, AttributeError) as err:
+            image, error = None, str(err)
         if image is not None:
             return image.shape[:2]
+        first_error = first_error or error
         if i >= 20:
             break
     raise BagError(f'{rec.path}: none of the first camera frames on {choice.camera} '
-                   f'can be decoded')
+                   f'can be decoded (the first: {first_error})')
 
 
 def _profile(opts, engine, rec, choice, messages):
@@ -89,6 +91,8 @@ def replay(opts) -> dict:
     with Recording(opts.recording) as rec:
         choice = choose_topics(rec.topics, messages.SPEED_TYPES, opts.camera_topic,
                                opts.speed_topic, opts.label_topic, path=rec.path)
+        if next(rec.raw_messages([choice.camera]), None) is None:
+            raise BagError(f'{rec.path}: the camera topic {choice.camera} has no messages')
         base = replace(opts.config, simulate_latency=opts.latency == 'profile',
                        profile_update=opts.latency == 'measured')
         real = build_engine(base, opts.preset)
@@ -111,6 +115,7 @@ def replay(opts) -> dict:
         topics = [t for t in (choice.camera, choice.speed, choice.label) if t]
         bar = tqdm(total=total, unit='frame', disable=not opts.progress, desc='replay')
         t_loop = time.perf_counter()
+        stopped = None
         try:
             stream = rec.raw_messages(None if opts.write_bag else topics)
             while True:
@@ -129,11 +134,16 @@ def replay(opts) -> dict:
                     run.on_frame(conn, t_ns, raw)
                     bar.update(1)
                 elif conn.topic == choice.speed:
-                    run.on_speed(rec.deserialize(conn, raw), t)
+                    run.on_speed(run.read(conn, raw), t)
                 elif conn.topic == choice.label:
-                    run.on_label(rec.deserialize(conn, raw), t)
+                    run.on_label(run.read(conn, raw), t)
             run.finish()
-        except BaseException:
+        except (KeyboardInterrupt, Exception) as err:  # noqa: B902
+            # Ctrl-C, a recording that turns out corrupt part way or a failure: report
+            # what was replayed so far rather than lose it (the summary says it is partial).
+            stopped = err
+            _finish_partial(run)
+        except BaseException:  # noqa: B902 (clean up, then re-raise)
             bar.close()
             run.log.close()
             if run.bag is not None:
@@ -144,6 +154,9 @@ def replay(opts) -> dict:
         if run.bag is not None:
             run.bag.close()
         summary = _summary(opts, rec, choice, run, real, engine, profile, latency_source)
+        if stopped is not None:
+            summary['complete'] = False
+            summary['stopped'] = _why(stopped)
     wall = time.perf_counter() - t_start
     summary['timing'] = {
         'total_s': wall, 'replay_loop_s': loop_s, 'read_decode_s': run.read_s,
@@ -155,7 +168,31 @@ def replay(opts) -> dict:
         from .plots import write_plots
         summary['outputs']['plots'] = write_plots(out, summary, run.series, run.speeds)
     write_summary(out, summary)
+    if stopped is not None:
+        kept = f'the report of the {run.count} frames replayed so far is in {out}'
+        if isinstance(stopped, KeyboardInterrupt):
+            raise KeyboardInterrupt(kept) from None
+        if isinstance(stopped, MultiExitError):
+            raise type(stopped)(f'{stopped}; {kept}') from stopped
+        _LOG.warning('replay failed: %s', kept)
+        raise stopped
     return summary
+
+
+def _why(err) -> str:
+    """Say in one line why a replay stopped part way."""
+    if isinstance(err, KeyboardInterrupt):
+        return 'interrupted'
+    return str(err) if isinstance(err, MultiExitError) else f'{type(err).__name__}: {err}'
+
+
+def _finish_partial(run):
+    """Close a replay stopped part way: score the frames in flight, close the log."""
+    try:
+        run.finish()
+    except Exception as err:  # noqa: B902 (stopped mid-frame: drop what is in flight)
+        _LOG.debug('frames in flight dropped (%s)', err, exc_info=True)
+        run.log.close()
 
 
 def _summary(opts, rec, choice, run, real, engine, profile, latency_source) -> dict:
@@ -164,6 +201,8 @@ def _summary(opts, rec, choice, run, real, engine, profile, latency_source) -> d
     model = opts.config.model_path or ('preset ' + opts.preset if opts.preset else 'shipped')
     return {
         'recording': str(rec.path),
+        'complete': True,    # False when stopped part way ('stopped' says why)
+        'stopped': None,
         'format': 'ros1' if rec.is_ros1 else 'rosbag2',
         'topics': {'camera': choice.camera, 'speed': choice.speed, 'label': choice.label},
         'notes': list(choice.notes),

@@ -25,10 +25,10 @@ from pathlib import Path
 import time
 from typing import Optional
 
-from ..errors import BagError, ImageError, MultiExitError
 from .recording import IMAGE_TYPE
 from .stats import finite, PolicyStats
 from .timing import Frame, NodeTimeline, SpeedLog
+from ..errors import BagError, ImageError, MultiExitError
 
 __all__ = ['ReplayOptions']
 
@@ -98,6 +98,7 @@ class _Run:
         self.read_s = 0.0
         self.count = 0
         self.labelled = 0
+        self.bad_messages = 0   # undecodable speed and label messages, skipped
         from .report import FrameLog
         self.log = FrameLog(out / 'frames.jsonl')
         self.timelines = []
@@ -174,7 +175,20 @@ class _Run:
         for key in [k for k, (_, t) in self.labels.items() if t < limit]:
             del self.labels[key]
 
+    def read(self, conn, raw):
+        """Deserialize a speed or label message; None (logged) when its bytes are bad."""
+        try:
+            return self.rec.deserialize(conn, raw)
+        except BagError as err:
+            self.bad_messages += 1
+            if self.bad_messages == 1 or self.bad_messages % 100 == 0:
+                _LOG.warning('ignoring an undecodable message (%d so far): %s',
+                             self.bad_messages, err)
+            return None
+
     def on_label(self, msg, t):
+        if msg is None:
+            return
         try:
             label = self.messages.image_to_array(msg)
             if msg.encoding != 'mono8' or label.ndim != 2:
@@ -190,6 +204,8 @@ class _Run:
             self.labels[key] = (label, t)
 
     def on_speed(self, msg, t):
+        if msg is None:
+            return
         try:
             speed, stamp = self.messages.speed_from_msg(msg, self.choice.speed_type)
         except MultiExitError as err:

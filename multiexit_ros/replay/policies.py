@@ -100,7 +100,7 @@ def build_policies(engine, base_config, profile, names=None) -> list:
 
     n = engine.num_exits
     known = policy_names(n)
-    names = list(names) if names else known
+    names = list(dict.fromkeys(names)) if names else known  # each policy once
     unknown = [p for p in names if p not in known]
     if unknown:
         raise ConfigError(f'unknown policy {unknown[0]!r}; this model has {", ".join(known)}')

@@ -89,5 +89,8 @@ def write_summary(out_dir, summary: dict) -> tuple:
             'Every frame is processed, dropped (replaced in the one-slot buffer while the '
             'network was busy) or rejected. Deadline misses are counted over processed '
             'frames; exits lists how many frames ran each exit (0 first).', '', '']
+    if summary.get('complete') is False:
+        head[1:1] = ['', f'**Incomplete**: the replay stopped after {summary["frames"]} frames '
+                         f'({summary.get("stopped")}).']
     _atomic_write(md, '\n'.join(head) + markdown_table(summary))
     return js, md

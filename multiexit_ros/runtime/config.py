@@ -168,6 +168,8 @@ class PipelineConfig:
             data = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
         except OSError as err:
             raise ConfigError(f'cannot read pipeline config {path}: {err.strerror}') from err
+        except UnicodeDecodeError as err:
+            raise ConfigError(f'{path}: not a YAML text file (not UTF-8: {err.reason})') from err
         except yaml.YAMLError as err:
             raise ConfigError(f'{path}: not valid YAML ({str(err).splitlines()[0]})') from err
         while isinstance(data, dict) and len(data) == 1:

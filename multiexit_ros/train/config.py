@@ -18,6 +18,7 @@ Sections and keys are the dataclass fields below, e.g. ``data.crop=[256,256]``,
 """
 
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
+import math
 from pathlib import Path
 
 import yaml
@@ -103,15 +104,20 @@ class TrainConfig:
         """Build from a nested mapping; unknown keys are an error."""
         data = dict(data or {})
         _known(data, cls, 'config')
+        _typed(data, cls, '')
         kw = {k: v for k, v in data.items() if k not in ('data', 'routing', 'optim', 'run')}
-        for name, sub in (('data', DataConfig), ('optim', OptimConfig), ('run', RunConfig)):
+        for name, sub in (('data', DataConfig), ('optim', OptimConfig), ('run', RunConfig),
+                          ('routing', RoutingStrategy)):
             section = data.get(name) or {}
             if not isinstance(section, dict):
                 raise ConfigError(f'config section {name!r} must be a mapping')
+            _typed(section, sub, f'{name}.')
+            if sub is RoutingStrategy:
+                kw[name] = RoutingStrategy.from_dict(section)
+                continue
             _known(section, sub, name)
             kw[name] = sub(**{k: tuple(v) if isinstance(v, list) else v
                               for k, v in section.items()})
-        kw['routing'] = RoutingStrategy.from_dict(data.get('routing') or {})
         config = cls(**kw)
         config.check()
         return config
@@ -124,11 +130,36 @@ class TrainConfig:
         if o.steps < 1 or o.batch_size < 1 or r.val_every < 1 or o.lr <= 0:
             raise ConfigError('optim.steps, optim.batch_size, run.val_every and optim.lr '
                               'must be positive')
+        if r.val_batch_size < 1 or d.workers < 0:
+            raise ConfigError(f'run.val_batch_size must be >= 1 and data.workers >= 0, got '
+                              f'{r.val_batch_size} and {d.workers}')
         for name in ('size', 'crop', 'scale'):
             if len(getattr(d, name)) != 2:
                 raise ConfigError(f'data.{name} must have two values, got {getattr(d, name)}')
+        for name in ('size', 'crop'):
+            if not all(isinstance(v, int) and v >= 8 for v in getattr(d, name)):
+                raise ConfigError(f'data.{name} must be two whole numbers >= 8, got '
+                                  f'{list(getattr(d, name))}')
         if r.routing_mode not in ('gate', 'rerun'):
             raise ConfigError(f'run.routing_mode must be gate or rerun, got {r.routing_mode!r}')
+
+
+# Scalar field types and the YAML values they accept (a bool is not a number here).
+_SCALARS = {bool: ((bool,), 'true or false'), int: ((int,), 'a whole number'),
+            float: ((int, float), 'a number'), str: ((str,), 'text')}
+
+
+def _typed(data: dict, cls, where: str):
+    """Raise :class:`ConfigError` for a scalar of the wrong type or a non-finite number."""
+    for f in fields(cls):
+        if f.name not in data or f.type not in _SCALARS:
+            continue
+        value = data[f.name]
+        accepted, words = _SCALARS[f.type]
+        if not isinstance(value, accepted) or (f.type is not bool and isinstance(value, bool)):
+            raise ConfigError(f'{where}{f.name} must be {words}, got {value!r}')
+        if f.type is float and not math.isfinite(value):
+            raise ConfigError(f'{where}{f.name} must be a finite number, got {value!r}')
 
 
 def _known(data: dict, cls, where: str):
@@ -145,6 +176,14 @@ def _plain(v):
     return asdict(v) if is_dataclass(v) else v
 
 
+def _yaml_problem(err) -> str:
+    """One line for a YAML error (its message spans several)."""
+    problem, mark = getattr(err, 'problem', None), getattr(err, 'problem_mark', None)
+    if problem and mark:
+        return f'{problem} at line {mark.line + 1}, column {mark.column + 1}'
+    return str(err).splitlines()[0]
+
+
 def apply_overrides(data: dict, overrides: list) -> dict:
     """Apply ``section.key=value`` strings (values parsed as YAML) to a nested dict."""
     for item in overrides or []:
@@ -154,7 +193,8 @@ def apply_overrides(data: dict, overrides: list) -> dict:
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as err:
-            raise ConfigError(f'override {item!r}: cannot parse value ({err})') from err
+            raise ConfigError(
+                f'override {item!r}: cannot parse value ({_yaml_problem(err)})') from err
         node = data
         parts = key.strip().split('.')
         for part in parts[:-1]:
@@ -177,9 +217,11 @@ def load_config(path=None, overrides: list = ()) -> TrainConfig:
         if not path.is_file():
             raise ConfigError(f'training config not found: {path}')
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f'{path}: not a YAML text file (not UTF-8: {err.reason})') from err
         except yaml.YAMLError as err:
-            raise ConfigError(f'{path}: invalid YAML ({err})') from err
+            raise ConfigError(f'{path}: invalid YAML ({_yaml_problem(err)})') from err
         if not isinstance(data, dict):
             raise ConfigError(f'{path}: the top level must be a mapping')
     try:

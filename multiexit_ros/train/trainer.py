@@ -36,7 +36,7 @@ from .evaluate import confusions, summarize
 from .losses import exit_losses
 from .routed import RoutedNet
 from ..data import build_dataset, Transform
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..model import CheckpointMeta, load_checkpoint, MultiExitSegNet, preset, save_checkpoint
 
 __all__ = ['build_datasets', 'resolve_device', 'train']
@@ -49,7 +49,10 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for CUDA without it is an error."""
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f'unknown device {name!r} (use auto, cpu, cuda or cuda:N)') from err
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError(f'device {name!r} requested but CUDA is not available here')
     return device
@@ -133,9 +136,7 @@ def _train(config, device, dist_info, resume, progress) -> dict:
     scaler = torch.amp.GradScaler('cuda', enabled=amp)
     step, epoch, batch, history = 0, 0, 0, []
     if resume and (out / STATE_FILE).is_file():
-        state = torch.load(out / STATE_FILE, map_location='cpu', weights_only=True)
-        saved, _ = load_checkpoint(out / LAST)
-        net.load_state_dict(saved.state_dict())
+        state = _resume_state(out, net, optimizer)
         optimizer.load_state_dict(state['optimizer'])
         scaler.load_state_dict(state['scaler'])
         step, epoch, batch, history = (state['step'], state['epoch'], state['batch'],
@@ -181,7 +182,8 @@ def _train(config, device, dist_info, resume, progress) -> dict:
                 logits = model(images)
             loss, per_exit = exit_losses(logits, target, config.routing, ignore)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f'loss is {loss.item()} at step {step}')
+                raise ConfigError(f'loss is {loss.item()} at step {step}: the training '
+                                  f'diverged (try a lower optim.lr)')
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if config.optim.grad_clip:
@@ -209,6 +211,37 @@ def _train(config, device, dist_info, resume, progress) -> dict:
     if bar is not None:
         bar.close()
     return metrics
+
+
+def _resume_state(out, net, optimizer) -> dict:
+    """Load the last checkpoint of ``out`` into ``net`` and return its training state.
+
+    Raises:
+        CheckpointError: The state or checkpoint is unreadable, or belongs to another model
+            or optimizer (the message says how to start over).
+    """
+    how = 'use --no-resume to start over, or another --out'
+    try:
+        state = torch.load(out / STATE_FILE, map_location='cpu', weights_only=True)
+    except Exception as err:  # noqa: B902 (RuntimeError, EOFError, UnpicklingError ...)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].split('. ')[0]
+        raise CheckpointError(
+            f'{out / STATE_FILE}: corrupt training state ({first}); {how}') from err
+    keys = ('optimizer', 'scaler', 'step', 'epoch', 'batch', 'history', 'torch_rng')
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise CheckpointError(f'{out / STATE_FILE}: corrupt training state (not all of '
+                              f'{", ".join(keys)}); {how}')
+    try:
+        saved, _ = load_checkpoint(out / LAST)
+    except CheckpointError as err:
+        raise CheckpointError(f'cannot resume: {err}; {how}') from err
+    if saved.config != net.config:
+        raise CheckpointError(f'{out} holds the training of another model architecture; {how}')
+    groups = [sorted(g) for g in optimizer.state_dict()['param_groups']]
+    if groups != [sorted(g) for g in state['optimizer'].get('param_groups', [])]:
+        raise CheckpointError(f'{out} holds a training with another optimizer; {how}')
+    net.load_state_dict(saved.state_dict())
+    return state
 
 
 def _validate(net, val_set, config, device, dist_info, step) -> dict:
