@@ -244,3 +244,15 @@ def test_a_policy_named_twice_runs_once(tmp_path, ckpt, capsys):
     assert [p['policy'] for p in summary['policies']] == ['speed', 'final']
     assert summary['policies'][0]['processed'] == 4
     assert len((out / 'frames.jsonl').read_text().splitlines()) == 4
+
+
+def test_labels_with_foreign_class_ids_are_reported(tmp_path, ckpt, caplog):
+    images = frames(3)
+    labels = [np.full(img.shape[:2], 200, np.uint8) for img in images]  # CamVid has 0..10
+    rec = write_recording(tmp_path / 'bag', images=images, labels=labels)
+    with caplog.at_level('WARNING'):
+        assert main(['replay', str(rec), '--model', str(ckpt), '--out', str(tmp_path / 'o'),
+                     '--no-progress', '--no-plots',
+                     '--profile', str(write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5]))]) == 0
+    warned = [r.getMessage() for r in caplog.records if 'class ids 200' in r.getMessage()]
+    assert len(warned) == 1 and 'not scored' in warned[0]
