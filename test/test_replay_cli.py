@@ -153,7 +153,16 @@ def break_second_chunk(recording):
 
 
 def test_replay_failing_part_way_keeps_a_partial_report(tmp_path, ckpt, capsys):
-    rec = write_recording(tmp_path / 'bag', images=frames(150))
+    rec = tmp_path / 'bag'
+    with RecordingWriter(rec, 'mcap') as bag:
+        bag.add_topic('/cam/image_raw', 'sensor_msgs/msg/Image')
+        bag.add_topic('/padding', 'std_msgs/msg/String')
+        for i, img in enumerate(frames(8)):
+            t_ns = 10**12 + i * 10**8
+            bag.write('/cam/image_raw', t_ns, bag.image(img, 'rgb8', t_ns * 1e-9))
+            if i == 2:  # over 1 MiB: the writer starts a second chunk after frame 2
+                bag.write('/padding', t_ns + 1, bag.types['std_msgs/msg/String'](
+                    data='x' * (1 << 20)))
     break_second_chunk(rec)
     out = tmp_path / 'out'
     profile = write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5])
@@ -161,11 +170,10 @@ def test_replay_failing_part_way_keeps_a_partial_report(tmp_path, ckpt, capsys):
                '--no-plots', '--profile', str(profile)])
     assert rc == 1
     err = one_line_error(capsys)
-    assert 'corrupt or truncated recording' in err and 'replayed so far' in err
+    assert 'corrupt or truncated recording' in err and 'the 3 frames replayed so far' in err
     summary = json.loads((out / 'summary.json').read_text())
-    kept = (out / 'frames.jsonl').read_text().splitlines()
     assert summary['complete'] is False and 'corrupt' in summary['stopped']
-    assert 0 < summary['frames'] == len(kept) < 150
+    assert summary['frames'] == 3 == len((out / 'frames.jsonl').read_text().splitlines())
     assert 'Incomplete' in (out / 'summary.md').read_text()
 
 
@@ -244,3 +252,15 @@ def test_a_policy_named_twice_runs_once(tmp_path, ckpt, capsys):
     assert [p['policy'] for p in summary['policies']] == ['speed', 'final']
     assert summary['policies'][0]['processed'] == 4
     assert len((out / 'frames.jsonl').read_text().splitlines()) == 4
+
+
+def test_labels_with_foreign_class_ids_are_reported(tmp_path, ckpt, caplog):
+    images = frames(3)
+    labels = [np.full(img.shape[:2], 200, np.uint8) for img in images]  # CamVid has 0..10
+    rec = write_recording(tmp_path / 'bag', images=images, labels=labels)
+    with caplog.at_level('WARNING'):
+        assert main(['replay', str(rec), '--model', str(ckpt), '--out', str(tmp_path / 'o'),
+                     '--no-progress', '--no-plots',
+                     '--profile', str(write_profile(tmp_path / 'p.json', [1, 2, 3, 4, 5]))]) == 0
+    warned = [r.getMessage() for r in caplog.records if 'class ids 200' in r.getMessage()]
+    assert len(warned) == 1 and 'not scored' in warned[0]

@@ -25,6 +25,8 @@ from pathlib import Path
 import time
 from typing import Optional
 
+import numpy as np
+
 from .recording import IMAGE_TYPE
 from .stats import finite, PolicyStats
 from .timing import Frame, NodeTimeline, SpeedLog
@@ -99,6 +101,7 @@ class _Run:
         self.count = 0
         self.labelled = 0
         self.bad_messages = 0   # undecodable speed and label messages, skipped
+        self.labels_checked = 0  # the first labels are checked for foreign class ids
         from .report import FrameLog
         self.log = FrameLog(out / 'frames.jsonl')
         self.timelines = []
@@ -196,12 +199,28 @@ class _Run:
         except ImageError as err:
             _LOG.warning('ignoring a label on %s: %s', self.choice.label, err)
             return
+        self._check_class_ids(label)
         key = _stamp_ns(msg)
         if key in self.awaiting:
             frame, outcomes = self.awaiting.pop(key)
             self._emit(frame, outcomes, label, labels=True)
         else:
             self.labels[key] = (label, t)
+
+    def _check_class_ids(self, label):
+        """Warn when the first labels hold ids the model does not predict (not scored)."""
+        labels = self.engine.labels
+        if self.labels_checked >= 20:
+            return
+        self.labels_checked += 1
+        ids = np.unique(label)
+        foreign = ids[(ids >= labels.num_classes) & (ids != labels.ignore_index)]
+        if foreign.size:
+            self.labels_checked = 20  # once is enough
+            _LOG.warning('labels on %s hold class ids %s the model does not have (%d classes '
+                         '0..%d, ignore %d): those pixels are not scored', self.choice.label,
+                         ', '.join(str(int(v)) for v in foreign[:5]), labels.num_classes,
+                         labels.num_classes - 1, labels.ignore_index)
 
     def on_speed(self, msg, t):
         if msg is None:
