@@ -24,7 +24,7 @@ import logging
 import sys
 
 from . import __version__
-from .errors import MultiExitError
+from .errors import MissingDependencyError, MultiExitError
 
 __all__ = ['COMMANDS', 'build_parser', 'main']
 
@@ -37,10 +37,6 @@ COMMANDS = {
     'train': 'train a multi-exit network with block-dependent losses',
     'evaluate': 'per-exit mIoU, pixel accuracy, per-class IoU and latency on a dataset',
 }
-
-
-# Top-level modules of the `runtime` extra: a missing one is a set-up problem, not a bug.
-RUNTIME_MODULES = {'torch', 'safetensors', 'cv2', 'rosbags', 'tqdm', 'matplotlib'}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,13 +84,11 @@ def main(argv=None) -> int:
         print(f'multiexit {args.command}: error: {_one_line(err)}', file=sys.stderr)
         return 1
     except ModuleNotFoundError as err:
-        if err.name and err.name.split('.')[0] in RUNTIME_MODULES:
-            print(f'multiexit {args.command}: error: missing dependency '
-                  f'{err.name.split(".")[0]!r}; '
-                  f"install the runtime extra (pip install -e '.[runtime]', see README)",
-                  file=sys.stderr)
-            return 1
-        raise
+        missing = MissingDependencyError.from_import(err)
+        if missing is None:
+            raise
+        print(f'multiexit {args.command}: error: {missing}', file=sys.stderr)
+        return 1
     except OSError as err:  # a file or folder that cannot be read or written
         where = f': {err.filename}' if err.filename else ''
         print(f'multiexit {args.command}: error: {err.strerror or err}{where}', file=sys.stderr)

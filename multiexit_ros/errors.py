@@ -24,8 +24,13 @@ __all__ = [
     'ConfigError',
     'DatasetError',
     'ImageError',
+    'MissingDependencyError',
     'MultiExitError',
+    'RUNTIME_MODULES',
 ]
+
+# Top-level modules of the `runtime` extra: a missing one is a set-up problem, not a bug.
+RUNTIME_MODULES = frozenset({'torch', 'safetensors', 'cv2', 'rosbags', 'tqdm', 'matplotlib'})
 
 
 class MultiExitError(Exception):
@@ -50,3 +55,17 @@ class ImageError(MultiExitError):
 
 class BagError(MultiExitError):
     """A recording cannot be read or lacks what is needed."""
+
+
+class MissingDependencyError(MultiExitError):
+    """A Python package of the runtime extra (PyTorch, safetensors, ...) is not installed."""
+
+    @classmethod
+    def from_import(cls, err: ModuleNotFoundError):
+        """Return the error for a failed import of a runtime module, None for others."""
+        top = (err.name or '').split('.')[0]
+        if top not in RUNTIME_MODULES:
+            return None
+        how = "pip install -e '.[runtime]'; on ROS 2: pip install torch==2.13.0 safetensors"
+        return cls(f'missing dependency {top!r}; install the runtime extra ({how} rosbags, '
+                   f'see README)')

@@ -33,7 +33,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from .errors import ConfigError, MultiExitError
+from .errors import ConfigError, MissingDependencyError, MultiExitError
 from .node_config import describe_constraints, node_param_specs, RUNTIME_PARAMETERS, \
     split_params
 from .node_logic import diagnostic_report, FrameHandler, LatestFrameBuffer
@@ -101,12 +101,17 @@ class PerceptionNode(Node):
         Raises:
             MultiExitError: a bad parameter, checkpoint or profile (one-line message).
         """
-        from .runtime import PerceptionPipeline
-
         values = {s.name: self.get_parameter(s.name).value for s in self.specs}
         self.config, pipeline_config = split_params(values)
         speed_class = _speed_class(self.config.speed_type)
-        pipeline = PerceptionPipeline.from_config(pipeline_config)
+        try:
+            from .runtime import PerceptionPipeline
+            pipeline = PerceptionPipeline.from_config(pipeline_config)
+        except ModuleNotFoundError as err:  # PyTorch & co. are pip packages, not rosdep keys
+            missing = MissingDependencyError.from_import(err)
+            if missing is None:
+                raise
+            raise missing from err
         self.get_logger().info(f'model {pipeline_config.model_path or "(shipped)"}: '
                                f'{pipeline.num_exits} exits on device {pipeline.device}')
         self.handler = FrameHandler(

@@ -142,6 +142,19 @@ def test_main_reports_a_bad_model_in_one_line_and_exits_1(node_module, tmp_path)
     assert 'missing.safetensors' in fatal and '\n' not in fatal
 
 
+def test_missing_pytorch_is_one_fatal_line(node_module, model, monkeypatch):
+    from multiexit_ros import runtime
+
+    def no_torch(config):
+        raise ModuleNotFoundError("No module named 'torch'", name='torch')
+
+    monkeypatch.setattr(runtime.PerceptionPipeline, 'from_config', no_torch)
+    fake_rclpy.Node.OVERRIDES = dict(FAST, model_path=model, speed_type='std_msgs/msg/Float32')
+    assert node_module.main([]) == 1
+    (fatal,) = [t for level, t in fake_rclpy.Node.LOG if level == 'fatal']
+    assert "missing dependency 'torch'" in fatal and 'pip install' in fatal
+
+
 def test_missing_autoware_package_is_named(node_module, model):
     fake_rclpy.Node.OVERRIDES = dict(FAST, model_path=model,
                                      speed_type='autoware_vehicle_msgs/msg/VelocityReport')
