@@ -84,13 +84,9 @@ def load_model(args) -> tuple:
 
     from .. import default_model_path
     from ..model import load_checkpoint, MultiExitSegNet, preset
+    from ..runtime.device import resolve_device
 
-    try:
-        device = torch.device(args.device)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f'unknown device {args.device!r} (use cpu, cuda or cuda:N)') from err
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError(f'device {args.device!r} requested but CUDA is not available here')
+    device = resolve_device(args.device)
     if getattr(args, 'preset', None):
         torch.manual_seed(0)
         return MultiExitSegNet(preset(args.preset)).to(device).eval(), None

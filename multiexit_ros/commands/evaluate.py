@@ -49,7 +49,7 @@ def run(args) -> int:
     from ..errors import ConfigError, DatasetError
     from ..model import exit_costs, exit_latencies, load_checkpoint
     from ..train.evaluate import confusions, summarize, write_report
-    from ..train.trainer import resolve_device
+    from ..runtime.device import resolve_device
 
     for name, least in (('batch_size', 1), ('workers', 0), ('limit', 0)):
         if getattr(args, name) < least:

@@ -34,14 +34,18 @@ PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat
 def resolve_device(name: str, allow_cpu_fallback: bool = False) -> torch.device:
     """Turn a device name into a usable :class:`torch.device`.
 
+    ``auto`` is CUDA where it is available, else the CPU.
+
     Raises:
         ConfigError: Unknown name, or CUDA requested where there is none (unless
             ``allow_cpu_fallback``, which then gives the CPU with a warning).
     """
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as err:
-        raise ConfigError(f'unknown device {name!r} (use cuda, cuda:N or cpu)') from err
+        raise ConfigError(f'unknown device {name!r} (use auto, cuda, cuda:N or cpu)') from err
     if device.type == 'cpu':
         return device
     if device.type != 'cuda':
@@ -51,8 +55,8 @@ def resolve_device(name: str, allow_cpu_fallback: bool = False) -> torch.device:
             _log.warning('device %s requested but CUDA is not available: running on the CPU '
                          '(allow_cpu_fallback is set)', name)
             return torch.device('cpu')
-        raise ConfigError(f'device {name!r} requested but CUDA is not available here; set '
-                          f'device to cpu or allow_cpu_fallback to true')
+        raise ConfigError(f'device {name!r} requested but CUDA is not available here; use '
+                          f'the cpu device (or, for the node and replay, allow_cpu_fallback)')
     index = 0 if device.index is None else device.index
     if index >= torch.cuda.device_count():
         raise ConfigError(f'device {name!r} requested but only {torch.cuda.device_count()} '

@@ -38,24 +38,12 @@ from .routed import RoutedNet
 from ..data import build_dataset, Transform
 from ..errors import CheckpointError, ConfigError
 from ..model import CheckpointMeta, load_checkpoint, MultiExitSegNet, preset, save_checkpoint
+from ..runtime.device import resolve_device
 
-__all__ = ['build_datasets', 'resolve_device', 'train']
+__all__ = ['build_datasets', 'train']
 
 log = logging.getLogger(__name__)
 STATE_FILE, LAST, BEST = 'train_state.pt', 'last.safetensors', 'best.safetensors'
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; asking for CUDA without it is an error."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f'unknown device {name!r} (use auto, cpu, cuda or cuda:N)') from err
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError(f'device {name!r} requested but CUDA is not available here')
-    return device
 
 
 def build_datasets(config: TrainConfig) -> tuple:
