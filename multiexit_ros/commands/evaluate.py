@@ -30,6 +30,10 @@ def add_arguments(parser):
     parser.add_argument('--out', help='folder for metrics.json, metrics.md and the plot')
     parser.add_argument('--size', help="evaluate at HxW (default: the checkpoint's "
                                        'training size, else as stored)')
+    parser.add_argument('--label-size', choices=('full', 'input'), default='full',
+                        help='score against the labels at their own resolution (full, the '
+                             'default: predictions are upsampled to it) or labels shrunk to '
+                             'the network input (input)')
     parser.add_argument('--device', default='cpu', help='torch device (cpu, cuda, cuda:1)')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--limit', type=int, default=0, help='evaluate the first N images')
@@ -63,7 +67,8 @@ def run(args) -> int:
     size = parse_size(args.size) if args.size else meta.input_size
     gen_size = size or (360, 480)
     dataset = build_dataset(args.dataset, args.data, args.split,
-                            Transform(size=size, mean=meta.mean, std=meta.std),
+                            Transform(size=size, mean=meta.mean, std=meta.std,
+                                      resize_label=args.label_size != 'input'),
                             generated_count=args.count, generated_size=gen_size)
     labels = dataset.labels
     if labels.classes != meta.labels.classes:

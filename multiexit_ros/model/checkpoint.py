@@ -36,14 +36,25 @@ from .network import MultiExitSegNet
 from ..errors import CheckpointError, MultiExitError
 from ..labels import LabelSet
 
-__all__ = ['CheckpointMeta', 'FORMAT', 'VERSION', 'load_checkpoint', 'read_meta',
-           'save_checkpoint']
+__all__ = ['CheckpointMeta', 'FORMAT', 'input_normalization', 'VERSION', 'load_checkpoint',
+           'read_meta', 'save_checkpoint']
 
 FORMAT = 'multiexit_ros/checkpoint'
 VERSION = 1
 _KEY = 'multiexit_ros'
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite's ImageNet weights expect pixels mapped to about [-1, 1]
+# ((v - 127) / 128 in 8-bit values): checked against the stem's batch-norm statistics.
+LITE_MEAN = (127 / 255,) * 3
+LITE_STD = (128 / 255,) * 3
+
+
+def input_normalization(config) -> tuple:
+    """(mean, std) a network of ``config`` is trained with (its trunk's convention)."""
+    if config.trunk == 'efficientnet_lite0':
+        return LITE_MEAN, LITE_STD
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass
