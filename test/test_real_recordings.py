@@ -53,3 +53,52 @@ def test_write_bag_from_a_ros1_recording_copies_every_message(tmp_path, ckpt, pr
         for (_, t_out, a), (_, t_in, b), img in zip(got, want, images):
             assert t_out == t_in and a.header.stamp == b.header.stamp
             np.testing.assert_array_equal(a.data.reshape(img.shape), img)
+
+
+def old_rosbag2(path, images, speeds):
+    """Write a rosbag2 folder as Dashing did: schema 1, metadata version 1, no /msg/."""
+    import sqlite3
+
+    import yaml
+
+    new = write_recording(path.with_name(path.name + '_new'), 'sqlite3', images=images,
+                          speeds=speeds)
+    src = sqlite3.connect(next(new.glob('*.db3')))
+    path.mkdir()
+    dst = sqlite3.connect(path / 'old.db3')
+    dst.executescript('CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT NOT NULL, '
+                      'type TEXT NOT NULL, serialization_format TEXT NOT NULL);'
+                      'CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER NOT '
+                      'NULL, timestamp INTEGER NOT NULL, data BLOB NOT NULL);')
+    topics = []
+    for tid, name, typ in src.execute('SELECT id, name, type FROM topics'):
+        old = typ.replace('/msg/', '/')
+        dst.execute('INSERT INTO topics VALUES (?, ?, ?, ?)', (tid, name, old, 'cdr'))
+        count = src.execute('SELECT count(*) FROM messages WHERE topic_id = ?',
+                            (tid,)).fetchone()[0]
+        topics.append({'topic_metadata': {'name': name, 'type': old,
+                                          'serialization_format': 'cdr'},
+                       'message_count': count})
+    rows = src.execute('SELECT id, topic_id, timestamp, data FROM messages').fetchall()
+    dst.executemany('INSERT INTO messages VALUES (?, ?, ?, ?)', rows)
+    dst.commit()
+    t = [r[2] for r in rows]
+    (path / 'metadata.yaml').write_text(yaml.safe_dump({'rosbag2_bagfile_information': {
+        'version': 1, 'storage_identifier': 'sqlite3', 'relative_file_paths': ['old.db3'],
+        'duration': {'nanoseconds': max(t) - min(t)},
+        'starting_time': {'nanoseconds_since_epoch': min(t)}, 'message_count': len(rows),
+        'topics_with_message_count': topics}}))
+    return path
+
+
+@pytest.mark.parametrize('given', [False, True])
+def test_old_rosbag2_type_names_are_understood(tmp_path, ckpt, profile, given):
+    rec = old_rosbag2(tmp_path / 'dashing', frames(5), [2] * 5)
+    with Recording(rec) as bag:
+        assert bag.topics == {'/cam/image_raw': 'sensor_msgs/msg/Image',
+                              '/vehicle/speed': 'std_msgs/msg/Float32'}
+    extra = ['--camera-topic', '/cam/image_raw'] if given else []
+    assert replay(rec, tmp_path / 'out', ckpt, profile, *extra) == 0
+    summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
+    assert summary['frames'] == 5 and summary['topics']['speed'] == '/vehicle/speed'
+    assert summary['policies'][0]['processed'] == 5
