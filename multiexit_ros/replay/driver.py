@@ -26,14 +26,14 @@ __all__ = ['replay']
 _LOG = logging.getLogger(__name__)
 
 
-def _first_frame_size(rec, choice, messages) -> tuple:
+def _first_frame_size(rec, choice, messages, max_pixels) -> tuple:
     """(H, W) of the first decodable camera frame, for start-up profiling."""
     from .evaluate import _decode
 
     first_error = ''
     for i, (conn, _, raw) in enumerate(rec.raw_messages([choice.camera])):
         try:
-            image, error = _decode(conn, rec.deserialize(conn, raw), messages)
+            image, error = _decode(conn, rec.deserialize(conn, raw), messages, max_pixels)
         except (BagError, AttributeError) as err:
             image, error = None, str(err)
         if image is not None:
@@ -55,7 +55,7 @@ def _profile(opts, engine, rec, choice, messages):
         profile = load_profile(cfg.profile_path, engine)
         return profile, (f'profile {cfg.profile_path} (measured on '
                          f'{profile.device or "unknown device"}), median per exit')
-    size = _first_frame_size(rec, choice, messages)
+    size = _first_frame_size(rec, choice, messages, cfg.max_image_pixels)
     out = (cfg.output_height, cfg.output_width) if cfg.output_height else None
     _LOG.info('measuring a latency profile on %s at %dx%d', engine.device, *size)
     profile = measure_profile(engine, size, cfg.profile_warmup, cfg.profile_samples,
