@@ -53,6 +53,9 @@ def _profile(opts, engine, rec, choice, messages):
     cfg = opts.config
     if cfg.profile_path:
         profile = load_profile(cfg.profile_path, engine)
+        if opts.latency == 'measured':  # the profile only seeds the planner
+            return profile, (f'measured per frame on {engine.device} (the planner starts '
+                             f'from profile {cfg.profile_path})')
         return profile, (f'profile {cfg.profile_path} (measured on '
                          f'{profile.device or "unknown device"}), median per exit')
     size = _first_frame_size(rec, choice, messages, cfg.max_image_pixels)
@@ -207,6 +210,10 @@ def _summary(opts, rec, choice, run, real, engine, profile, latency_source) -> d
         'topics': {'camera': choice.camera, 'speed': choice.speed, 'label': choice.label},
         'notes': list(choice.notes),
         'frames': run.count,
+        'speeds': {'messages': run.speed_messages,
+                   'rejected': sum(run.speed_rejects.values()),
+                   'reasons': dict(run.speed_rejects)},
+        'undecodable_messages': run.bad_messages,
         'labelled_frames': run.labelled if choice.label else None,
         'quality_reference': 'labels' if choice.label else 'final_exit',
         'latency_source': latency_source,
