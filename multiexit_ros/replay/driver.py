@@ -20,6 +20,7 @@ import time
 
 from .recording import choose_topics, Recording
 from ..errors import BagError, ConfigError, MultiExitError
+from ..progress import bar
 
 __all__ = ['replay']
 
@@ -61,8 +62,10 @@ def _profile(opts, engine, rec, choice, messages):
     size = _first_frame_size(rec, choice, messages, cfg.max_image_pixels)
     out = (cfg.output_height, cfg.output_width) if cfg.output_height else None
     _LOG.info('measuring a latency profile on %s at %dx%d', engine.device, *size)
-    profile = measure_profile(engine, size, cfg.profile_warmup, cfg.profile_samples,
-                              out_size=out)
+    with bar((cfg.profile_warmup + cfg.profile_samples) * engine.num_exits,
+             'profiling latency', opts.progress) as progress:
+        profile = measure_profile(engine, size, cfg.profile_warmup, cfg.profile_samples,
+                                  out_size=out, progress=progress.update)
     where = 'measured per frame' if opts.latency == 'measured' else 'median per exit'
     return profile, f'measured at start-up on {engine.device} at {size[0]}x{size[1]}, {where}'
 
@@ -77,8 +80,6 @@ def replay(opts) -> dict:
         MultiExitError: Bad recording, topics, model, profile or settings (one line).
     """
     from dataclasses import replace
-
-    from tqdm import tqdm
 
     from .. import messages
     from .evaluate import _Run
@@ -116,7 +117,7 @@ def replay(opts) -> dict:
         if opts.max_frames:
             total = min(total, opts.max_frames)
         topics = [t for t in (choice.camera, choice.speed, choice.label) if t]
-        bar = tqdm(total=total, unit='frame', disable=not opts.progress, desc='replay')
+        frames_bar = bar(total, 'replay', opts.progress, unit='frame')
         t_loop = time.perf_counter()
         stopped = None
         try:
@@ -135,7 +136,7 @@ def replay(opts) -> dict:
                     if opts.max_frames and run.count >= opts.max_frames:
                         break
                     run.on_frame(conn, t_ns, raw)
-                    bar.update(1)
+                    frames_bar.update(1)
                 elif conn.topic == choice.speed:
                     run.on_speed(run.read(conn, raw), t)
                 elif conn.topic == choice.label:
@@ -147,12 +148,12 @@ def replay(opts) -> dict:
             stopped = err
             _finish_partial(run)
         except BaseException:  # noqa: B902 (clean up, then re-raise)
-            bar.close()
+            frames_bar.close()
             run.log.close()
             if run.bag is not None:
                 run.bag.abort()
             raise
-        bar.close()
+        frames_bar.close()
         loop_s = time.perf_counter() - t_loop
         if run.bag is not None:
             run.bag.close()
