@@ -11,10 +11,11 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Reading what is left of a truncated rosbag2 file (mcap or sqlite3).
+"""Reading what is left of a truncated recording file (mcap, sqlite3 or ROS 1 .bag).
 
 A recording cut short (a full disk, a crash, a copy that stopped) has no mcap summary
-section and no complete sqlite3 database, and the normal reader refuses it whole. These
+section, no complete sqlite3 database or no ROS 1 index, and the normal reader refuses
+it whole. These
 readers go through the file from its start and give every message up to the damage,
 in the order it was recorded; :attr:`SalvageReader.damage` says why they stopped.
 They offer the part of ``rosbags.highlevel.AnyReader`` that ``Recording`` uses.
@@ -28,6 +29,7 @@ import struct
 __all__ = ['SalvageReader', 'salvage_file']
 
 MCAP_MAGIC = b'\x89MCAP0\r\n'
+ROS1_MAGIC = b'#ROSBAG V2.0\n'
 _CHUNK, _SCHEMA, _CHANNEL, _MESSAGE, _DATA_END, _FOOTER = 0x06, 0x03, 0x04, 0x05, 0x0F, 0x02
 
 
@@ -41,7 +43,7 @@ def salvage_file(path: Path):
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in ('.mcap', '.db3'))
         return files[0] if len(files) == 1 else None
-    return path if path.suffix in ('.mcap', '.db3') else None
+    return path if path.suffix in ('.mcap', '.db3', '.bag') else None
 
 
 class SalvageReader:
@@ -54,16 +56,15 @@ class SalvageReader:
 
     def __init__(self, path: Path, default_typestore):
         self.path = Path(path)
-        self.is2 = True
+        self.is2 = self.path.suffix != '.bag'
         self.damage = None  # why reading stopped early, once known
         self._default = default_typestore
-        self._mcap = self.path.suffix == '.mcap'
         self.connections = []
         self.typestore = None
 
     def open(self):
         """Read the connections and count the messages that can be read."""
-        from rosbags.interfaces import (Connection, ConnectionExtRosbag2,
+        from rosbags.interfaces import (Connection, ConnectionExtRosbag1, ConnectionExtRosbag2,
                                         MessageDefinition, MessageDefinitionFormat)
         from rosbags.typesys import get_types_from_idl, get_types_from_msg, get_typestore, \
             Stores
@@ -77,8 +78,9 @@ class SalvageReader:
         if not topics:
             raise _Cut(self.damage or 'no topics')
         types = dict(self._default.fielddefs)
-        formats = {'ros2msg': MessageDefinitionFormat.MSG,
+        formats = {'ros2msg': MessageDefinitionFormat.MSG, 'ros1msg': MessageDefinitionFormat.MSG,
                    'ros2idl': MessageDefinitionFormat.IDL}
+        ext = ConnectionExtRosbag2('cdr', []) if self.is2 else ConnectionExtRosbag1(None, 0)
         for cid, (topic, msgtype, encoding, text) in sorted(topics.items()):
             fmt = formats.get(encoding, MessageDefinitionFormat.NONE)
             try:
@@ -90,7 +92,7 @@ class SalvageReader:
                 fmt, text = MessageDefinitionFormat.NONE, ''
             self.connections.append(Connection(
                 cid, topic, msgtype, MessageDefinition(fmt, text or ''), '',
-                counts.get(cid, 0), ConnectionExtRosbag2('cdr', []), self))
+                counts.get(cid, 0), ext, self))
         self.typestore = get_typestore(Stores.EMPTY)
         self.typestore.register(types)
 
@@ -103,14 +105,17 @@ class SalvageReader:
                 yield by_id[item[0]], item[1], item[2]
 
     def deserialize(self, raw, msgtype: str):
-        """Deserialize CDR bytes of ``msgtype``."""
-        return self.typestore.deserialize_cdr(raw, msgtype)
+        """Deserialize CDR (or ROS 1) bytes of ``msgtype``."""
+        if self.is2:
+            return self.typestore.deserialize_cdr(raw, msgtype)
+        return self.typestore.deserialize_ros1(raw, msgtype)
 
     def close(self):
         """Nothing stays open between scans."""
 
     def _scan(self, with_data: bool):
-        scan = self._scan_mcap if self._mcap else self._scan_sqlite
+        scans = {'.mcap': self._scan_mcap, '.bag': self._scan_ros1}
+        scan = scans.get(self.path.suffix, self._scan_sqlite)
         try:
             yield from scan(with_data)
         except _Cut as cut:
@@ -206,6 +211,59 @@ class SalvageReader:
             raise _Cut(f'a chunk compressed with unknown {compression!r}')
         yield from self._records(records, schemas, with_data, in_chunk=True)
 
+    # -- ROS 1 ----------------------------------------------------------------------
+    def _scan_ros1(self, with_data: bool):
+        with open(self.path, 'rb') as f:
+            if f.read(len(ROS1_MAGIC)) != ROS1_MAGIC:
+                raise _Cut('not a ROS 1 bag (version 2.0)')
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield from self._ros1_records(memoryview(data)[len(ROS1_MAGIC):], with_data)
+            raise _Cut('the file ends before its index')
+        except _Done:
+            return
+
+    def _ros1_records(self, view, with_data, in_chunk=False):
+        pos, end = 0, len(view)
+        while pos < end:
+            if pos + 4 > end:
+                raise _Cut('a record cut short')
+            (hlen,) = struct.unpack_from('<I', view, pos)
+            fields = _ros1_fields(view[pos + 4:pos + 4 + hlen])
+            pos += 4 + hlen
+            if pos + 4 > end:
+                raise _Cut('a record cut short')
+            (dlen,) = struct.unpack_from('<I', view, pos)
+            body = view[pos + 4:pos + 4 + dlen]
+            pos += 4 + dlen
+            op = fields.get('op', b'\0')[0]
+            if op == 0x05:  # chunk
+                compression = fields.get('compression', b'none').decode()
+                if len(body) < dlen and compression != 'none':
+                    raise _Cut('a compressed chunk cut short')
+                if compression == 'bz2':
+                    import bz2
+                    body = memoryview(bz2.decompress(body))
+                elif compression == 'lz4':
+                    from lz4.frame import decompress
+                    body = memoryview(decompress(body))
+                elif compression != 'none':
+                    raise _Cut(f'a chunk compressed with unknown {compression!r}')
+                yield from self._ros1_records(body, with_data, in_chunk=True)
+            if len(body) < dlen:
+                raise _Cut('a record cut short')
+            if op == 0x07:  # connection
+                conn = _ros1_fields(body)
+                yield 'topic', (struct.unpack('<I', fields['conn'])[0],
+                                fields['topic'].decode(), conn.get('type', b'').decode(),
+                                'ros1msg', conn.get('message_definition', b'').decode())
+            elif op == 0x02:  # message data
+                sec, nsec = struct.unpack('<II', fields['time'])
+                yield 'message', (struct.unpack('<I', fields['conn'])[0],
+                                  sec * 1_000_000_000 + nsec, bytes(body) if with_data else None)
+            elif op == 0x06 and not in_chunk:  # chunk info: the index section has begun
+                raise _Done()
+
 
 class _Done(Exception):
     """The data section ended normally."""
@@ -214,3 +272,16 @@ class _Done(Exception):
 def _string(view, off: int) -> tuple:
     (n,) = struct.unpack_from('<I', view, off)
     return bytes(view[off + 4:off + 4 + n]).decode('utf-8'), off + 4 + n
+
+
+def _ros1_fields(view) -> dict:
+    """Parse a ROS 1 record header: (length, name=value) fields."""
+    fields, pos = {}, 0
+    while pos + 4 <= len(view):
+        (n,) = struct.unpack_from('<I', view, pos)
+        if pos + 4 + n > len(view):
+            raise _Cut('a record header cut short')
+        name, _, value = bytes(view[pos + 4:pos + 4 + n]).partition(b'=')
+        fields[name.decode('ascii', 'replace')] = value
+        pos += 4 + n
+    return fields
