@@ -238,7 +238,8 @@ class _Run:
             self._reject_speed('not a speed message', str(err))
             return
         if not (math.isfinite(speed) and speed >= 0):  # the pipeline's rule, checked once
-            self._reject_speed(str(speed), f'{speed!r} is not a finite, non-negative speed')
+            kind = 'nan' if math.isnan(speed) else 'inf' if math.isinf(speed) else 'negative'
+            self._reject_speed(kind, f'{speed!r} is not a finite, non-negative speed')
             return
         self.speeds.add(t, speed, stamp)
 
