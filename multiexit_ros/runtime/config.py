@@ -87,7 +87,7 @@ class PipelineConfig:
                                          'failing')
     precision: str = _f('fp16', 'GPU arithmetic (the CPU always uses fp32)',
                         choices=('fp16', 'bf16', 'fp32'))
-    channels_last: bool = _f(True, 'NHWC memory layout on the GPU (faster convolutions)')
+    channels_last: bool = _f(True, 'NHWC memory layout (faster convolutions, on the CPU too)')
     cuda_graphs: bool = _f(False, 'replay one captured CUDA graph per exit (fixed image '
                                   'size only)')
     input_height: int = _f(0, 'network input height; 0: trained size, else the image '
