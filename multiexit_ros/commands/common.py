@@ -79,7 +79,7 @@ def add_model_arguments(parser, preset_default=None):
     group.add_argument('--model', help='checkpoint file (.safetensors); default: the shipped '
                                        'model')
     group.add_argument('--preset', default=preset_default,
-                       help='build an untrained network from a preset (tiny, small, base, '
+                       help='build an untrained network from a preset (tiny, small, lite0, base, '
                             'large) instead of loading a checkpoint')
     parser.add_argument('--device', default='cpu', help='torch device (cpu, cuda, cuda:1)')
 

@@ -31,7 +31,7 @@ def add_arguments(parser):
     group.add_argument('--model', help='checkpoint file (.safetensors); default: the shipped '
                                        'model')
     group.add_argument('--preset', help='profile an untrained network built from a preset '
-                                        '(tiny, small, base, large)')
+                                        '(tiny, small, lite0, base, large)')
     parser.add_argument('--device', default=None,
                         help='cuda, cuda:N or cpu (default: cuda, or the CPU where PyTorch '
                              'sees no CUDA device, said on the first line)')
@@ -45,7 +45,7 @@ def add_arguments(parser):
     parser.add_argument('--precision', default='fp16', choices=['fp16', 'bf16', 'fp32'],
                         help='GPU precision (the CPU always uses fp32)')
     parser.add_argument('--no-channels-last', action='store_true',
-                        help='keep the NCHW layout on the GPU')
+                        help='keep the NCHW layout (slower on the CPU and the GPU)')
     parser.add_argument('--cuda-graphs', action='store_true', help='one CUDA graph per exit')
     parser.add_argument('--warmup', type=int, default=10, help='untimed passes per exit')
     parser.add_argument('--samples', type=int, default=50, help='timed passes per exit')

@@ -35,8 +35,8 @@ def add_pipeline_arguments(parser):
     """Model, device, latency and budget options shared by ``replay`` and ``demo``."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--model', help='checkpoint (.safetensors); default: the shipped model')
-    group.add_argument('--preset', help='untrained network from a preset (tiny, small, base, '
-                                        'large), for trying the tool without a model')
+    group.add_argument('--preset', help='untrained network from a preset (tiny, small, lite0, '
+                                        'base, large), for trying the tool without a model')
     parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
     parser.add_argument('--profile', metavar='FILE',
                         help='latency profile of the target device (from `multiexit '

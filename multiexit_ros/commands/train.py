@@ -36,7 +36,7 @@ def add_arguments(parser):
     parser.add_argument('--config', help='YAML config file (see config/train/)')
     parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                         help='override a config key, e.g. optim.lr=0.02 (repeatable)')
-    parser.add_argument('--preset', help='model preset (tiny, small, base, large)')
+    parser.add_argument('--preset', help='model preset (tiny, small, lite0, base, large)')
     parser.add_argument('--dataset', help='camvid, cityscapes, folder, generated or a mix '
                                           'such as camvid+generated')
     parser.add_argument('--data', help='dataset folder')
