@@ -48,9 +48,9 @@ def flatten(tree, prefix=''):
 
 def yaml_params():
     data = yaml.safe_load(YAML_PATH.read_text(encoding='utf-8'))
-    assert list(data) == ['perception_node'] and list(data['perception_node']) == [
+    assert list(data) == ['/**'] and list(data['/**']) == [
         'ros__parameters']
-    return flatten(data['perception_node']['ros__parameters'])
+    return flatten(data['/**']['ros__parameters'])
 
 
 def test_names_are_unique_and_node_names_do_not_shadow_pipeline_names():
@@ -160,6 +160,7 @@ def test_package_xml_lists_what_the_node_and_launch_file_import():
             elif isinstance(item, ast.Import):
                 imported |= {a.name.split('.')[0] for a in item.names}
     ros = imported - {'sys', 'multiexit_ros'}
-    speed_packages = {t.split('/')[0] for t in SPEED_TYPES} - {'autoware_vehicle_msgs'}
+    speed_packages = {t.split('/')[0] for t in SPEED_TYPES} - {
+        'autoware_vehicle_msgs', 'autoware_auto_vehicle_msgs'}  # optional (see package.xml)
     assert ros | speed_packages <= depends
     assert 'cv_bridge' not in depends
