@@ -58,13 +58,13 @@ class ReplayOptions:
     label_wait_s: float = 1.0           # how long a frame waits for its label message
 
 
-def _decode(conn, msg, messages) -> tuple:
+def _decode(conn, msg, messages, max_pixels) -> tuple:
     """Return (image or None, error text) for one camera message."""
     try:
         if conn.msgtype == IMAGE_TYPE:
-            image = messages.image_to_array(msg)
+            image = messages.image_to_array(msg, max_pixels)
         else:
-            image = messages.compressed_to_array(msg)
+            image = messages.compressed_to_array(msg, max_pixels)
     except ImageError as err:
         return None, f'undecodable image ({err})'
     # A view of the message buffer is read-only; the network wants an array it owns.
@@ -86,6 +86,7 @@ class _Run:
         self.n_policies = len(policies)
         self.final = engine.num_exits - 1
         cfg = policies[0][0].config
+        self.max_pixels = cfg.max_image_pixels
         self.out_size = (cfg.output_height, cfg.output_width) if cfg.output_height else None
         labels = engine.labels
         self.stats = {s.name: PolicyStats(s.name, engine.num_exits, labels.num_classes,
@@ -239,7 +240,7 @@ class _Run:
         try:
             msg = self.rec.deserialize(conn, raw)
             stamp_ns = _stamp_ns(msg)
-            image, error = _decode(conn, msg, self.messages)
+            image, error = _decode(conn, msg, self.messages, self.max_pixels)
         except (BagError, AttributeError) as err:
             error = f'undecodable message ({err})'
         self.read_s += time.perf_counter() - t0
