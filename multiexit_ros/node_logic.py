@@ -45,11 +45,10 @@ def require_opencv() -> None:
     try:
         import cv2  # noqa: F401
     except ImportError as err:
-        missing = MissingDependencyError.from_import(err) if isinstance(
-            err, ModuleNotFoundError) else None
-        raise missing or MissingDependencyError(
-            f'OpenCV (cv2) does not import: {err}; compressed images need it '
-            '(pip install opencv-python-headless, or apt install python3-opencv)') from None
+        raise MissingDependencyError(
+            f'image_transport compressed needs OpenCV (cv2) to decode JPEG/PNG, and it does '
+            f'not import ({err}): pip install opencv-python-headless, or apt install '
+            'python3-opencv') from None
 
 
 class LatestFrameBuffer:

@@ -105,7 +105,7 @@ def test_launch_arguments_agree_with_the_parameters():
     declared, overrides = launch_arguments()
     assert set(overrides) <= set(NAMES)
     assert set(declared) == set(overrides) | {'image_topic', 'speed_topic', 'config_file',
-                                              'use_sim_time'}
+                                              'use_sim_time', 'node_name', 'namespace'}
     for name in overrides:  # empty keeps the YAML's value
         assert isinstance(declared[name], ast.Constant) and declared[name].value == ''
     config_default = ast.dump(declared['config_file'])
@@ -159,7 +159,7 @@ def test_package_xml_lists_what_the_node_and_launch_file_import():
                 imported.add(item.module.split('.')[0])
             elif isinstance(item, ast.Import):
                 imported |= {a.name.split('.')[0] for a in item.names}
-    ros = imported - {'sys', 'multiexit_ros'}
+    ros = imported - {'sys', 'json', 'tempfile', 'multiexit_ros'}
     speed_packages = {t.split('/')[0] for t in SPEED_TYPES} - {
         'autoware_vehicle_msgs', 'autoware_auto_vehicle_msgs'}  # optional (see package.xml)
     assert ros | speed_packages <= depends

@@ -199,6 +199,30 @@ def test_diagnostics_keep_coming_while_frames_arrive_faster_than_processed(raw):
     assert float(rh.diagnostics(raw.probe, NODE)[-1]['frames_dropped']) > 0
 
 
+def test_frames_from_a_recording_come_back_with_their_headers(raw, tmp_path):
+    """A rosbag2 recording (mcap), read with rosbags and published with rclpy."""
+    from builtin_interfaces.msg import Time
+    from rosbags.highlevel import AnyReader
+
+    from multiexit_ros.replay.demo import build_drive, CAMERA
+
+    build_drive(tmp_path / 'drive', frames=4, hz=10.0, size=(H, W))
+    with AnyReader([tmp_path / 'drive']) as reader:
+        conns = [c for c in reader.connections if c.topic == CAMERA]
+        recorded = [reader.deserialize(data, conn.msgtype)
+                    for conn, _, data in reader.messages(connections=conns)]
+    assert len(recorded) == 4
+    for frame in recorded:
+        msg = Image(height=frame.height, width=frame.width, encoding=frame.encoding,
+                    is_bigendian=frame.is_bigendian, step=frame.step, data=frame.data.tobytes())
+        msg.header.frame_id = frame.header.frame_id
+        msg.header.stamp = Time(sec=frame.header.stamp.sec, nanosec=frame.header.stamp.nanosec)
+        _, mask = rh.send_until_mask(raw.probe, raw.camera, lambda _: msg, MASK, timeout=30.0,
+                                     launched=raw.launched)
+        assert mask.header == msg.header
+        assert (mask.height, mask.width) == (frame.height, frame.width)
+
+
 def test_sigint_stops_the_node_with_exit_status_0(raw):
     status = raw.launched.interrupt()
     out = raw.launched.output()
