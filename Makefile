@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-ros lint bench gpu-check venv venv-ros clean
+.PHONY: demo test test-ros lint bench bench-ros gpu-check venv venv-ros clean
 
 $(STAMP): requirements/constraints.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ venv-ros: $(ROS_STAMP)
 
 test-ros: $(ROS_STAMP)
 	ROS_VENV=$(ROS_VENV) ROS2_SETUP=$(ROS2_SETUP) test/run_test_ros.sh
+
+## Node latency on the real ROS 2 (camera publish -> mask vs the pipeline alone, CPU),
+## written to bench/results/node_latency_cpu.{md,json}.
+bench-ros: $(ROS_STAMP)
+	unshare -n bash -c 'ip link set lo up && . $(ROS_VENV)/bin/activate && set +u && \
+		. $(ROS2_SETUP) && PYTHONPATH=.:$$PYTHONPATH python bench/node_latency.py'
 
 lint: $(STAMP)
 	$(PY) -m pytest -q test -m linter

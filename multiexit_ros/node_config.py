@@ -162,8 +162,9 @@ TOPICS = (
     Topic('image', 'sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage '
           '(`image_transport`)', IMAGE_QOS, 'in', 'camera; remap it (launch: `image_topic`)'),
     Topic('speed', 'one of `speed_type` (Float32/64, TwistStamped, '
-          'TwistWithCovarianceStamped, Odometry, VelocityReport)',
-          'reliable, keep last 10', 'in', 'vehicle speed, m/s; remap it (`speed_topic`)'),
+          'TwistWithCovarianceStamped, Odometry, Autoware VelocityReport)',
+          'best effort, keep last 10 (connects to reliable and best-effort publishers)', 'in',
+          'vehicle speed, m/s; remap it (`speed_topic`)'),
     Topic('~/mask', 'sensor_msgs/msg/Image (mono8 class ids)', 'reliable, keep last 1', 'out',
           "camera image's header and size"),
     Topic('~/color_mask', 'sensor_msgs/msg/Image (rgb8)', 'reliable, keep last 1', 'out',

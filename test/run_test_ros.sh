@@ -4,7 +4,7 @@
 # perception_node started by ros2 launch) and ament's flake8, pep257 and copyright
 # linters; colcon test-result --verbose then fails on any failed test.
 #
-# Environment: ROS_VENV (a venv with pytest < 9 and the runtime packages), ROS2_SETUP (a
+# Environment: ROS_TESTS (a pytest -k expression: run only the matching tests), ROS_VENV (a venv with pytest < 9 and the runtime packages), ROS2_SETUP (a
 # script to source for ROS 2: ../shared/ros2/activate.sh or /opt/ros/<distro>/setup.bash).
 # Everything runs in a fresh network namespace, so DDS traffic stays on its loopback.
 set -euo pipefail
@@ -44,7 +44,9 @@ set -u
 tests=(test/test_perception_launch.py test/test_flake8.py test/test_pep257.py
        test/test_copyright.py)
 for t in src/multiexit_ros/test/test_ros_*.py; do tests+=("test/$(basename "$t")"); done
+select=()
+if [ -n "${ROS_TESTS:-}" ]; then select=(-k "$ROS_TESTS"); fi
 colcon test --packages-select multiexit_ros --event-handlers console_direct+ \
-    --pytest-args "${tests[@]}" -rs ${PYTEST_ADDOPTS_ROS:-}
+    --pytest-args "${tests[@]}" -rs "${select[@]}"
 colcon test-result --verbose --test-result-base build/multiexit_ros
 echo "make test-ros: $(( $(date +%s) - start )) s (colcon build, test and test-result)"

@@ -182,12 +182,12 @@ def test_speed_sets_the_budget_stale_and_nan_give_the_smallest(raw):
 def test_diagnostics_keep_coming_while_frames_arrive_faster_than_processed(raw):
     before = len(rh.diagnostics(raw.probe, NODE))
     stop = threading.Event()
-    big = rh.image_msg(raw.probe.stamp(), 'rgb8', 480, 640)
+    small = rh.image_msg(raw.probe.stamp(), 'rgb8', H, W)  # quick to publish: a flood
 
     def flood():
         while not stop.is_set():
-            big.header.stamp = raw.probe.stamp()
-            raw.camera.publish(big)
+            small.header.stamp = raw.probe.stamp()
+            raw.camera.publish(small)
     thread = threading.Thread(target=flood, daemon=True)
     thread.start()
     try:

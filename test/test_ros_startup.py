@@ -60,7 +60,10 @@ def failed(tmp_path_factory):
     try:
         out, _ = direct.communicate(timeout=rh.START_S)
         for run in runs.values():
-            run.wait(timeout=rh.START_S)
+            try:
+                run.wait(timeout=rh.START_S)
+            except subprocess.TimeoutExpired:  # still running: that case fails below
+                run.interrupt()
         yield runs, (direct.returncode, out)
     finally:
         for run in runs.values():
