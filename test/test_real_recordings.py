@@ -102,3 +102,38 @@ def test_old_rosbag2_type_names_are_understood(tmp_path, ckpt, profile, given):
     summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
     assert summary['frames'] == 5 and summary['topics']['speed'] == '/vehicle/speed'
     assert summary['policies'][0]['processed'] == 5
+
+
+def truncate(rec, fraction):
+    """Cut the storage file of a rosbag2 folder to ``fraction`` of its size."""
+    (data_file,) = [p for p in rec.iterdir() if p.suffix in ('.mcap', '.db3')]
+    data = data_file.read_bytes()
+    data_file.write_bytes(data[:int(len(data) * fraction)])
+    return data_file
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_a_truncated_recording_replays_what_can_be_read(tmp_path, ckpt, profile, storage,
+                                                        capsys):
+    rec = write_recording(tmp_path / 'bag', storage, images=frames(20), speeds=[4] * 20)
+    truncate(rec, 0.5)
+    out = tmp_path / 'out'
+    assert replay(rec, out, ckpt, profile) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert 'truncated or corrupt recording' in err and 'replayed so far' in err
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['complete'] is False and 'truncated' in summary['stopped']
+    assert 5 <= summary['frames'] < 20
+    records = [json.loads(line) for line in (out / 'frames.jsonl').read_text().splitlines()]
+    assert [r['frame'] for r in records] == list(range(summary['frames']))
+    stamps = [r['stamp'] for r in records]
+    assert stamps == sorted(stamps)  # in recorded order
+
+
+def test_a_folder_without_metadata_names_the_file_to_pass(tmp_path, ckpt, profile, capsys):
+    rec = write_recording(tmp_path / 'bag', 'mcap', images=frames(2))
+    (rec / 'metadata.yaml').unlink()
+    assert replay(rec, tmp_path / 'out', ckpt, profile) == 1
+    err = capsys.readouterr().err.strip()
+    assert 'no metadata.yaml' in err and f'pass {rec / "bag.mcap"} instead' in err
+    assert replay(rec / 'bag.mcap', tmp_path / 'out', ckpt, profile) == 0

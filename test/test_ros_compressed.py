@@ -18,6 +18,7 @@ Started once with ``ros2 launch ... image_transport:=compressed`` in the namespa
 """
 
 import struct
+import threading
 
 import pytest
 
@@ -114,3 +115,26 @@ def test_a_best_effort_speed_publisher_connects(jpeg):
     rh.wait_for(budget_follows_speed, 30.0, 'the best-effort speed to reach the node',
                 step=0.3, launched=launched)
     assert float(rh.diagnostics(probe, NODE)[-1]['speed_budget_s']) == pytest.approx(0.1)
+
+
+def test_diagnostics_keep_coming_while_frames_arrive_faster_than_processed(jpeg):
+    """A flat 720x1280 JPEG is small to publish but takes the node a while to process."""
+    probe, camera, _, _, launched = jpeg
+    ok, data = cv2.imencode('.jpg', np.full((720, 1280, 3), 90, np.uint8))
+    msg = rh.compressed_msg(probe.stamp(), data.tobytes())
+    before = len(rh.diagnostics(probe, NODE))
+    stop = threading.Event()
+
+    def flood():
+        while not stop.is_set():
+            msg.header.stamp = probe.stamp()
+            camera.publish(msg)
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    try:
+        rh.wait_for(lambda: len(rh.diagnostics(probe, NODE)) >= before + 3, 30.0,
+                    'three diagnostics messages during the flood', launched=launched)
+    finally:
+        stop.set()
+        thread.join()
+    assert float(rh.diagnostics(probe, NODE)[-1]['frames_dropped']) > 0

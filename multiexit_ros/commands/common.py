@@ -15,6 +15,7 @@
 
 import os
 from pathlib import Path
+import tempfile
 
 from ..errors import ConfigError
 
@@ -51,6 +52,11 @@ def check_output_folder(path, option: str = '--out') -> Path:
         raise ConfigError(f'{option} {path}{where} is not a folder')
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f'{option} {path}: {existing} is not writable')
+    try:  # os.access says yes to root everywhere: try it (and leave nothing behind)
+        os.rmdir(tempfile.mkdtemp(prefix='.multiexit_check_', dir=existing))
+    except OSError as err:
+        raise ConfigError(f'{option} {path}: cannot write in {existing} '
+                          f'({err.strerror or err})') from None
     return path
 
 

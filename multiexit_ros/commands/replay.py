@@ -20,13 +20,15 @@ while the network is busy are dropped, as on the car), and writes summary.json,
 summary.md, frames.jsonl, plots and optionally an mcap with the masks into --out.
 """
 
+from collections import Counter
 from pathlib import Path
+import sys
 
 from .common import check_output_folder
 from ..errors import ConfigError
 
 __all__ = ['add_arguments', 'add_pipeline_arguments', 'pipeline_config', 'print_summary',
-           'run']
+           'replay_warnings', 'run']
 
 
 def add_pipeline_arguments(parser):
@@ -92,6 +94,9 @@ def add_arguments(parser):
     parser.add_argument('--write-bag', action='store_true',
                         help='also write OUT/replay_bag (mcap) with the mask topics added')
     parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
+    parser.add_argument('--strict', action='store_true',
+                        help='exit 1 (after writing the report) when a warning is given: no '
+                             'frame processed, or speed messages rejected')
     add_pipeline_arguments(parser)
 
 
@@ -130,4 +135,26 @@ def run(args) -> int:
         policies=policies, write_bag=args.write_bag, max_frames=args.max_frames,
         plots=not args.no_plots, progress=not args.no_progress))
     print_summary(summary, out)
-    return 0
+    problems = replay_warnings(summary)
+    for line in problems:
+        print(f'multiexit replay: warning: {line}', file=sys.stderr)
+    return 1 if problems and args.strict else 0
+
+
+def replay_warnings(summary: dict) -> list:
+    """Return one line per outcome the user must not miss in a successful replay."""
+    lines = []
+    frames = summary['frames']
+    if frames and not any(p['processed'] for p in summary['policies']):
+        reasons = Counter()
+        for p in summary['policies']:
+            reasons.update(p.get('reasons') or {})
+        why = '; '.join(f'{n} x {r}' for r, n in reasons.most_common(3))
+        lines.append(f'no frame was processed: every policy rejected or dropped all {frames} '
+                     f'frames ({why})')
+    speeds = summary.get('speeds') or {}
+    if speeds.get('rejected'):
+        why = ', '.join(f'{k}: {n}' for k, n in sorted(speeds['reasons'].items()))
+        lines.append(f'{speeds["rejected"]} of {speeds["messages"]} speed messages were '
+                     f'rejected ({why}); the last good speed was kept')
+    return lines

@@ -155,6 +155,11 @@ def save_checkpoint(path, model: MultiExitSegNet, meta: CheckpointMeta) -> Path:
 
 def _split(blob: bytes, path) -> tuple:
     """Split a safetensors file into (header dict, data section bytes)."""
+    text = blob[:1] in (b'{', b'[', b'"') or blob[:1].isspace()
+    if text and (len(blob) < 8 or 8 + struct.unpack('<Q', blob[:8])[0] > len(blob)):
+        # A safetensors file starts with the header's 8-byte length, not with JSON text.
+        raise CheckpointError(f'{path}: not a checkpoint (a JSON or text file, not a '
+                              'safetensors file)')
     if len(blob) < 8:
         raise CheckpointError(f'{path}: truncated checkpoint ({len(blob)} bytes)')
     (n,) = struct.unpack('<Q', blob[:8])

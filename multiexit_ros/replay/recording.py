@@ -71,7 +71,11 @@ class Recording:
         if not self.path.exists():
             raise BagError(f'recording not found: {self.path}')
         if self.path.is_dir() and not (self.path / 'metadata.yaml').is_file():
-            raise BagError(f'{self.path}: not a rosbag2 folder (no metadata.yaml)')
+            files = sorted(p.name for p in self.path.iterdir() if p.suffix in ('.mcap', '.db3'))
+            hint = (f'; it holds {", ".join(files)}: pass {self.path / files[0]} instead'
+                    if files else '')
+            raise BagError(f'{self.path}: not a rosbag2 folder (no metadata.yaml){hint}')
+        self.damaged = None  # why the recording could only be read in part
         try:
             self._reader = AnyReader([self.path],
                                      default_typestore=get_typestore(Stores.ROS2_HUMBLE))
@@ -79,8 +83,28 @@ class Recording:
         except MultiExitError:
             raise
         except Exception as err:  # noqa: B902 (rosbags, sqlite3, mcap: many untyped errors)
-            raise BagError(f'{self.path}: cannot read the recording ({_one_line(err)})') from err
+            self._reader = self._salvage(err, get_typestore(Stores.ROS2_HUMBLE))
         self._index()
+
+    def _salvage(self, err, typestore):
+        """Open a truncated rosbag2 file for what it still holds, or raise BagError."""
+        from .salvage import SalvageReader, salvage_file
+
+        refused = BagError(f'{self.path}: cannot read the recording ({_one_line(err)})')
+        target = salvage_file(self.path)
+        if target is None:
+            raise refused from err
+        reader = SalvageReader(target, typestore)
+        try:
+            reader.open()
+        except Exception:  # noqa: B902 (nothing readable: the original error says why)
+            raise refused from err
+        if not any(c.msgcount for c in reader.connections):
+            raise refused from err
+        self.damaged = (f'truncated or corrupt recording ({_one_line(err).rstrip(".")}); '
+                        f'read up to the damage: {reader.damage}')
+        _LOG.warning('%s: %s', self.path, self.damaged)
+        return reader
 
     def _index(self):
         """Group the reader's connections by topic, with type names in ROS 2 form."""
@@ -135,6 +159,8 @@ class Recording:
             try:
                 item = next(it)
             except StopIteration:
+                if self.damaged:
+                    raise BagError(f'{self.path}: {self.damaged}') from None
                 return
             except Exception as err:  # noqa: B902 (a broken file fails in many ways)
                 raise BagError(f'{self.path}: corrupt or truncated recording '
