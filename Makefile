@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench gpu-check venv clean
+.PHONY: demo test test-ros lint bench bench-ros gpu-check venv venv-ros clean
 
 $(STAMP): requirements/constraints.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,33 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q test
 
+## Against a real ROS 2 (../shared/ros2, or ROS2_SETUP=/path/to/activate-or-setup.bash):
+## colcon build in a temporary workspace, then colcon test (launch_testing, end-to-end
+## tests with a real perception_node, ament flake8/pep257/copyright) and test-result.
+## It needs pytest < 9 (launch_testing's plugin), hence a second venv, .venv-ros.
+ROS_VENV  ?= .venv-ros
+ROS_STAMP := $(ROS_VENV)/.installed
+ROS2_SETUP ?= ../shared/ros2/activate.sh
+
+$(ROS_STAMP): requirements/constraints.txt setup.py
+	$(PYTHON) -m venv $(ROS_VENV)
+	sed 's/^pytest==.*/pytest<9/' requirements/constraints.txt > $(ROS_VENV)/constraints.txt
+	$(ROS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ROS_VENV)/bin/python -m pip install --quiet -c $(ROS_VENV)/constraints.txt -e '.[runtime,test]'
+	$(ROS_VENV)/bin/python -m pip uninstall --quiet -y multiexit_ros  # colcon installs it
+	touch $(ROS_STAMP)
+
+venv-ros: $(ROS_STAMP)
+
+test-ros: $(ROS_STAMP)
+	ROS_VENV=$(ROS_VENV) ROS2_SETUP=$(ROS2_SETUP) test/run_test_ros.sh
+
+## Node latency on the real ROS 2 (camera publish -> mask vs the pipeline alone, CPU),
+## written to bench/results/node_latency_cpu.{md,json}.
+bench-ros: $(ROS_STAMP)
+	unshare -n bash -c 'ip link set lo up && . $(ROS_VENV)/bin/activate && set +u && \
+		. $(ROS2_SETUP) && PYTHONPATH=.:$$PYTHONPATH python bench/node_latency.py'
+
 lint: $(STAMP)
 	$(PY) -m pytest -q test -m linter
 
@@ -39,4 +66,4 @@ gpu-check: $(STAMP)
 	PYTHONPATH=. $(PY) bench/model_cost.py --device cuda --size 1024x2048
 
 clean:
-	rm -rf $(VENV) build install log *.egg-info
+	rm -rf $(VENV) $(ROS_VENV) build install log *.egg-info

@@ -53,7 +53,7 @@ class LabelSet:
 
     @property
     def num_classes(self) -> int:
-        """Number of classes."""
+        """Return the number of classes."""
         return len(self.classes)
 
     def palette_array(self) -> np.ndarray:

@@ -72,7 +72,10 @@ SPEED_TYPES = (
     'geometry_msgs/msg/TwistWithCovarianceStamped',
     'nav_msgs/msg/Odometry',
     'autoware_vehicle_msgs/msg/VelocityReport',
+    'autoware_auto_vehicle_msgs/msg/VelocityReport',  # older Autoware stacks
 )
+_VELOCITY_REPORTS = ('autoware_vehicle_msgs/msg/VelocityReport',
+                     'autoware_auto_vehicle_msgs/msg/VelocityReport')
 
 
 def _cv2():
@@ -208,7 +211,8 @@ def speed_from_msg(msg, speed_type: str) -> tuple[float, float | None]:
     The speed is the magnitude of the planar velocity, so reversing also counts:
     ``|data|`` for Float32/Float64, ``hypot(linear.x, linear.y)`` for twists and
     odometry, ``hypot(longitudinal_velocity, lateral_velocity)`` for Autoware's
-    VelocityReport. NaN and inf pass through unchanged for the pipeline to reject.
+    VelocityReport (``autoware_vehicle_msgs`` or the older ``autoware_auto_vehicle_msgs``).
+    NaN and inf pass through unchanged for the pipeline to reject.
 
     Args:
         msg: a message of ``speed_type``.
@@ -224,7 +228,7 @@ def speed_from_msg(msg, speed_type: str) -> tuple[float, float | None]:
     try:
         if kind in ('std_msgs/msg/Float32', 'std_msgs/msg/Float64'):
             return abs(float(msg.data)), None
-        if kind == 'autoware_vehicle_msgs/msg/VelocityReport':
+        if kind in _VELOCITY_REPORTS:
             speed = math.hypot(float(msg.longitudinal_velocity), float(msg.lateral_velocity))
         else:
             twist = msg.twist if kind == 'geometry_msgs/msg/TwistStamped' else msg.twist.twist

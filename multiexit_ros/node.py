@@ -34,9 +34,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from .errors import ConfigError, MissingDependencyError, MultiExitError
-from .node_config import describe_constraints, node_param_specs, RUNTIME_PARAMETERS, \
-    split_params
-from .node_logic import diagnostic_report, FrameHandler, LatestFrameBuffer
+from .node_config import check_parameter_names, describe_constraints, node_param_specs, \
+    RUNTIME_PARAMETERS, split_params
+from .node_logic import diagnostic_report, FrameHandler, LatestFrameBuffer, require_opencv
 
 __all__ = ['PerceptionNode', 'main']
 
@@ -46,8 +46,10 @@ _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEG
 _CAMERA_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.BEST_EFFORT,
                          durability=DurabilityPolicy.VOLATILE)
+# Best effort: a best-effort subscription connects to reliable and best-effort
+# publishers alike, a reliable one only to reliable publishers.
 _SPEED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                        reliability=ReliabilityPolicy.RELIABLE)
+                        reliability=ReliabilityPolicy.BEST_EFFORT)
 _MASK_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                        reliability=ReliabilityPolicy.RELIABLE)
 
@@ -80,8 +82,8 @@ def _speed_class(speed_type: str):
 class PerceptionNode(Node):
     """Subscribe to a camera and a speed, publish segmentation masks and diagnostics."""
 
-    def __init__(self, **kwargs):
-        super().__init__('perception_node', **kwargs)
+    def __init__(self, node_name: str = 'perception_node', **kwargs):
+        super().__init__(node_name, **kwargs)
         self.specs = node_param_specs()
         for spec in self.specs:
             default = [float(v) for v in spec.default] if spec.type is list else \
@@ -101,9 +103,15 @@ class PerceptionNode(Node):
         Raises:
             MultiExitError: a bad parameter, checkpoint or profile (one-line message).
         """
+        # rclpy ignores overrides (YAML, -p) of undeclared names; a typo must not pass.
+        # _parameter_overrides holds them all (rclpy of Humble and Jazzy alike).
+        overrides = getattr(self, '_parameter_overrides', {})
+        check_parameter_names(n for n in overrides if not self.has_parameter(n))
         values = {s.name: self.get_parameter(s.name).value for s in self.specs}
         self.config, pipeline_config = split_params(values)
         speed_class = _speed_class(self.config.speed_type)
+        if self.config.image_transport == 'compressed':
+            require_opencv()  # now, not at the first frame
         try:
             from .runtime import PerceptionPipeline
             pipeline = PerceptionPipeline.from_config(pipeline_config)
@@ -144,13 +152,21 @@ class PerceptionNode(Node):
         self.wake.trigger()
 
     def _on_wake(self) -> None:
-        while (msg := self.buffer.take()) is not None:
+        # One frame per wake, then wake again if another is waiting: the executor can run
+        # the diagnostics timer (same callback group) in between, even under overload.
+        msg = self.buffer.take()
+        if msg is None:
+            return
+        try:
             color = self.publish_color and self.color_pub.get_subscription_count() > 0
             out = self.handler.handle_frame(msg, color=color)
             if out is not None and out.mask is not None:
                 self.mask_pub.publish(out.mask)
                 if out.color is not None:
                     self.color_pub.publish(out.color)
+        finally:
+            if self.buffer.pending:
+                self.wake.trigger()
 
     def _on_parameters(self, params) -> SetParametersResult:
         for param in params:
@@ -166,7 +182,8 @@ class PerceptionNode(Node):
         stats = self.handler.pipeline.stats()
         level, message, values = diagnostic_report(stats, counters, self._last_report)
         self._last_report = {**stats, **counters}
-        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_name()}: perception',
+        status = DiagnosticStatus(level=bytes([level]),
+                                  name=f'{self.get_fully_qualified_name()}: perception',
                                   message=message, hardware_id=str(stats.get('device', '')),
                                   values=[KeyValue(key=k, value=v) for k, v in values])
         array = DiagnosticArray(status=[status])

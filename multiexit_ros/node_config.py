@@ -20,7 +20,8 @@ and the README documents, from one source.
 """
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+import difflib
+from typing import Iterable, NamedTuple
 
 from .errors import ConfigError
 from .messages import normalize_speed_type, SPEED_TYPES
@@ -31,6 +32,7 @@ __all__ = [
     'RUNTIME_PARAMETERS',
     'TOPICS',
     'Topic',
+    'check_parameter_names',
     'describe_constraints',
     'node_param_specs',
     'split_params',
@@ -90,6 +92,30 @@ def node_param_specs() -> list:
     return specs
 
 
+def check_parameter_names(unknown: Iterable[str]) -> None:
+    """Reject parameter names the node does not declare (misspelled in a YAML file or -p).
+
+    Args:
+        unknown: names given to the node that it did not declare. ``qos_overrides.*``
+            (rclpy's QoS override parameters) are let through.
+
+    Raises:
+        ConfigError: one line naming every unknown parameter (with the closest
+            declared name where there is one).
+    """
+    names = sorted(n for n in unknown if not n.startswith('qos_overrides.'))
+    if not names:
+        return
+    known = [s.name for s in node_param_specs()]
+    described = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1)
+        described.append(f'{name} (did you mean {close[0]}?)' if close else name)
+    raise ConfigError(f'unknown parameter{"s" if len(names) > 1 else ""} '
+                      f'{", ".join(described)}; the node declares the ones listed in '
+                      'config/perception.yaml')
+
+
 def split_params(values: dict) -> tuple:
     """Split flat parameter values into ``(NodeConfig, PipelineConfig)``.
 
@@ -136,8 +162,9 @@ TOPICS = (
     Topic('image', 'sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage '
           '(`image_transport`)', IMAGE_QOS, 'in', 'camera; remap it (launch: `image_topic`)'),
     Topic('speed', 'one of `speed_type` (Float32/64, TwistStamped, '
-          'TwistWithCovarianceStamped, Odometry, VelocityReport)',
-          'reliable, keep last 10', 'in', 'vehicle speed, m/s; remap it (`speed_topic`)'),
+          'TwistWithCovarianceStamped, Odometry, Autoware VelocityReport)',
+          'best effort, keep last 10 (connects to reliable and best-effort publishers)', 'in',
+          'vehicle speed, m/s; remap it (`speed_topic`)'),
     Topic('~/mask', 'sensor_msgs/msg/Image (mono8 class ids)', 'reliable, keep last 1', 'out',
           "camera image's header and size"),
     Topic('~/color_mask', 'sensor_msgs/msg/Image (rgb8)', 'reliable, keep last 1', 'out',

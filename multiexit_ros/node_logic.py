@@ -26,14 +26,29 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from .errors import MultiExitError
+from .errors import MissingDependencyError, MultiExitError
 from .messages import (array_to_image, compressed_to_array, image_to_array, MAX_IMAGE_PIXELS,
                        speed_from_msg, stamp_to_sec)
 
 __all__ = ['FrameHandler', 'FrameOutput', 'LatestFrameBuffer', 'Throttle',
-           'diagnostic_report']
+           'diagnostic_report', 'require_opencv']
 
 _log = logging.getLogger(__name__)
+
+
+def require_opencv() -> None:
+    """Check that OpenCV (JPEG/PNG decoding) imports.
+
+    Raises:
+        MissingDependencyError: it does not (one line naming the package).
+    """
+    try:
+        import cv2  # noqa: F401
+    except ImportError as err:
+        raise MissingDependencyError(
+            f'image_transport compressed needs OpenCV (cv2) to decode JPEG/PNG, and it does '
+            f'not import ({err}): pip install opencv-python-headless, or apt install '
+            'python3-opencv') from None
 
 
 class LatestFrameBuffer:
@@ -139,6 +154,7 @@ class FrameHandler:
         self.speed_throttle = Throttle(log_period_s)
         self.rejected = 0  # camera messages that could not be decoded or processed
         self.rejected_speeds = 0  # speed messages the pipeline refused (NaN, inf, ...)
+        self.color_masks = 0  # colour masks built (only asked for while subscribed)
 
     def set_log_period(self, seconds: float) -> None:
         """Change the least time between two warnings of one kind."""
@@ -169,6 +185,7 @@ class FrameHandler:
         color_msg = None
         if color and result.color is not None:
             color_msg = array_to_image(result.color, 'rgb8', msg.header, self.image_class)
+            self.color_masks += 1
         return FrameOutput(mask, color_msg, result.record)
 
     def handle_speed(self, msg) -> bool:
@@ -186,7 +203,8 @@ class FrameHandler:
 
     def counters(self) -> dict:
         """Return the handler's counts."""
-        return {'frames_rejected': self.rejected, 'speeds_rejected': self.rejected_speeds}
+        return {'frames_rejected': self.rejected, 'speeds_rejected': self.rejected_speeds,
+                'color_masks': self.color_masks}
 
 
 def _fmt(value) -> str:

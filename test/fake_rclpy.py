@@ -23,34 +23,43 @@ import types
 
 
 class Msg:
-    """A message with keyword construction, like rclpy's generated classes."""
+    """A message with keyword construction; like rclpy's classes it refuses unknown fields."""
+
+    FIELDS = ()
 
     def __init__(self, **fields):
+        unknown = set(fields) - set(self.FIELDS)
+        # rclpy's generated __init__ asserts the same
+        assert not unknown, f'Invalid arguments passed to constructor: {sorted(unknown)}'
         for key, value in self.defaults().items():
             setattr(self, key, value)
         self.__dict__.update(fields)
 
     def defaults(self):
-        return {}
+        return dict.fromkeys(self.FIELDS)
 
 
 class Header(Msg):
+    FIELDS = ('stamp', 'frame_id')
 
     def defaults(self):
         return {'stamp': None, 'frame_id': ''}
 
 
 class DiagnosticArray(Msg):
+    FIELDS = ('header', 'status')
 
     def defaults(self):
         return {'header': Header(), 'status': []}
 
 
 class ParameterDescriptor(Msg):
+    FIELDS = ('name', 'type', 'description', 'additional_constraints', 'read_only',
+              'dynamic_typing', 'floating_point_range', 'integer_range')
 
     def defaults(self):
         return {'floating_point_range': [], 'integer_range': [], 'read_only': False,
-                'additional_constraints': ''}
+                'additional_constraints': '', 'dynamic_typing': False}
 
 
 class ParameterType:
@@ -62,16 +71,33 @@ class ParameterException(Exception):
     pass
 
 
+class InvalidParameterTypeException(ParameterException):
+    pass
+
+
+class InvalidParameterValueException(ParameterException):
+    pass
+
+
+# ParameterType -> the Python types rclpy accepts for it
+_ACCEPTS = {1: (bool,), 2: (int,), 3: (float,), 4: (str,), 8: (list, tuple)}
+
+
 class ExternalShutdownException(Exception):
     pass
 
 
 class Logger:
+    """Records (level, text); only the levels rclpy's logger has."""
+
+    LEVELS = ('debug', 'info', 'warning', 'warn', 'error', 'fatal')
 
     def __init__(self, records):
         self.records = records
 
     def __getattr__(self, level):
+        if level not in self.LEVELS:
+            raise AttributeError(f"'RcutilsLogger' object has no attribute {level!r}")
         return lambda text: self.records.append((level, text))
 
 
@@ -113,10 +139,27 @@ class Node:
         self.param_callbacks, self.destroyed = [], False
 
     def declare_parameter(self, name, value, descriptor):
+        """Declare as rclpy does: the override must have the type and lie in the range."""
         if name in self.params:
             raise ParameterException(f'already declared: {name}')
-        self.params[name] = self.OVERRIDES.get(name, value)
+        value = self.OVERRIDES.get(name, value)
+        accepts = _ACCEPTS[descriptor.type]
+        if not isinstance(value, accepts) or (isinstance(value, bool) and bool not in accepts):
+            raise InvalidParameterTypeException(
+                f"Trying to set parameter '{name}' to '{value}' of the wrong type")
+        for rng in descriptor.floating_point_range + descriptor.integer_range:
+            if not rng.from_value <= value <= rng.to_value:
+                raise InvalidParameterValueException(
+                    f"Trying to set parameter '{name}' to '{value}': not in range")
+        self.params[name] = value
         self.descriptors[name] = descriptor
+
+    @property
+    def _parameter_overrides(self):
+        return dict(self.OVERRIDES)
+
+    def has_parameter(self, name):
+        return name in self.params or name == 'use_sim_time'
 
     def get_parameter(self, name):
         return types.SimpleNamespace(name=name, value=self.params[name])
@@ -126,6 +169,9 @@ class Node:
 
     def get_name(self):
         return self.name
+
+    def get_fully_qualified_name(self):
+        return '/' + self.name
 
     def get_clock(self):
         return types.SimpleNamespace(now=lambda: Time(self.NOW_NS))
@@ -180,8 +226,22 @@ def _module(name, **attrs):
     return module
 
 
+_FIELDS = {
+    'FloatingPointRange': ('from_value', 'to_value', 'step'),
+    'IntegerRange': ('from_value', 'to_value', 'step'),
+    'SetParametersResult': ('successful', 'reason'),
+    'DiagnosticStatus': ('level', 'name', 'message', 'hardware_id', 'values'),
+    'KeyValue': ('key', 'value'),
+    'Image': ('header', 'height', 'width', 'encoding', 'is_bigendian', 'step', 'data'),
+    'CompressedImage': ('header', 'format', 'data'),
+    'Float32': ('data',), 'Float64': ('data',),
+    'TwistStamped': ('header', 'twist'), 'TwistWithCovarianceStamped': ('header', 'twist'),
+    'Odometry': ('header', 'child_frame_id', 'pose', 'twist'),
+}
+
+
 def _msg_classes(*names):
-    return {n: type(n, (Msg,), {}) for n in names}
+    return {n: type(n, (Msg,), {'FIELDS': _FIELDS[n]}) for n in names}
 
 
 def modules() -> dict:
@@ -201,7 +261,10 @@ def modules() -> dict:
                                          MutuallyExclusiveCallbackGroup=object),
         'rclpy.clock': _module('rclpy.clock', Clock=lambda *, clock_type: clock_type,
                                ClockType=types.SimpleNamespace(STEADY_TIME='steady')),
-        'rclpy.exceptions': _module('rclpy.exceptions', ParameterException=ParameterException),
+        'rclpy.exceptions': _module(
+            'rclpy.exceptions', ParameterException=ParameterException,
+            InvalidParameterTypeException=InvalidParameterTypeException,
+            InvalidParameterValueException=InvalidParameterValueException),
         'rclpy.executors': _module('rclpy.executors', MultiThreadedExecutor=Executor,
                                    ExternalShutdownException=ExternalShutdownException),
         'rclpy.logging': _module('rclpy.logging', get_logger=lambda name: Logger(Node.LOG)),

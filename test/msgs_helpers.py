@@ -25,10 +25,10 @@ float32 heading_rate
 
 
 def typestore():
-    """Return a Humble typestore with Autoware's VelocityReport registered from its .msg."""
+    """Return a Humble typestore with both Autoware VelocityReports registered from .msg."""
     ts = get_typestore(Stores.ROS2_HUMBLE)
-    ts.register(get_types_from_msg(VELOCITY_REPORT_MSG,
-                                   'autoware_vehicle_msgs/msg/VelocityReport'))
+    for package in ('autoware_vehicle_msgs', 'autoware_auto_vehicle_msgs'):
+        ts.register(get_types_from_msg(VELOCITY_REPORT_MSG, f'{package}/msg/VelocityReport'))
     return ts
 
 
@@ -93,7 +93,7 @@ def speed_message(speed_type: str, x: float, y: float = 0.0, hdr=None):
             covariance=np.zeros(36))
         return T[speed_type](header=hdr, child_frame_id='base_link', pose=pose,
                              twist=with_cov)
-    if speed_type == 'autoware_vehicle_msgs/msg/VelocityReport':
+    if speed_type.endswith('/msg/VelocityReport'):
         return T[speed_type](header=hdr, longitudinal_velocity=x, lateral_velocity=y,
                              heading_rate=0.0)
     raise ValueError(speed_type)

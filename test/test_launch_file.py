@@ -14,21 +14,16 @@
 """launch/perception.launch.py's node action, built through stand-ins for launch and launch_ros."""
 
 import importlib.util
+from pathlib import Path
 import sys
 import types
 
 import pytest
+import yaml
 
 from conftest import REPO
 
 LAUNCH_PATH = REPO / 'launch' / 'perception.launch.py'
-
-
-class ParameterValue:
-    """launch_ros.parameter_descriptions.ParameterValue: a value with a forced type."""
-
-    def __init__(self, value, *, value_type=None):
-        self.value, self.value_type = value, value_type
 
 
 class LaunchConfiguration:
@@ -56,7 +51,6 @@ def launch_module(monkeypatch):
                                  'PathJoinSubstitution': _recorder('PathJoinSubstitution')},
         'launch_ros': {},
         'launch_ros.actions': {'Node': _recorder('Node')},
-        'launch_ros.parameter_descriptions': {'ParameterValue': ParameterValue},
         'launch_ros.substitutions': {'FindPackageShare': _recorder('FindPackageShare')},
     }
     for name, attrs in fakes.items():
@@ -70,33 +64,56 @@ def launch_module(monkeypatch):
 
 
 def arguments(**given):
-    context = dict.fromkeys(('image_transport', 'speed_type', 'model_path', 'device'), '')
-    context.update(image_topic='/cam', speed_topic='/odom', use_sim_time='false',
+    context = dict.fromkeys(('image_transport', 'speed_type', 'model_path', 'device',
+                             'use_sim_time', 'namespace'), '')
+    context.update(image_topic='/cam', speed_topic='/odom', node_name='perception_node',
                    config_file='/share/perception.yaml')
     context.update(given)
     return context
 
 
-def test_string_overrides_stay_strings(launch_module):
-    # launch_ros reads a plain str parameter value as YAML: 'y' becomes true and
-    # everything after ' #' is dropped as a comment (ros2/launch_ros#410).
-    context = arguments(model_path='/data/run #3/model.safetensors', device='cpu',
-                        speed_type=' std_msgs/msg/Float32 ')
-    (node,) = launch_module._perception_node(context)
-    config, overrides = node.kwargs['parameters']
+def overrides(node) -> tuple:
+    """Return (parsed overrides, {key: YAML scalar style}) of the node's overrides file."""
+    config, path = node.kwargs['parameters']
     assert config == '/share/perception.yaml'
-    assert set(overrides) == {'model_path', 'device', 'speed_type', 'use_sim_time'}
-    for name, text in [('model_path', '/data/run #3/model.safetensors'), ('device', 'cpu'),
-                       ('speed_type', 'std_msgs/msg/Float32')]:
-        assert isinstance(overrides[name], ParameterValue), name
-        assert (overrides[name].value, overrides[name].value_type) == (text, str)
-    assert overrides['use_sim_time'] is False
+    text = Path(path).read_text(encoding='utf-8')
+    Path(path).unlink()
+    root = yaml.compose(text)
+    (_, params_node), = root.value[0][1].value
+    styles = {k.value: v.style for k, v in params_node.value}
+    data = yaml.safe_load(text)
+    assert list(data) == ['/**'] and list(data['/**']) == ['ros__parameters']
+    return data['/**']['ros__parameters'], styles
 
 
-def test_use_sim_time_and_remappings(launch_module):
-    (node,) = launch_module._perception_node(arguments(use_sim_time='True'))
-    assert node.kwargs['parameters'][1] == {'use_sim_time': True}
+def test_string_overrides_stay_strings(launch_module):
+    # A plain (unquoted) y or n is a boolean to the node's YAML parser, and everything
+    # after ' #' is a comment: every string override must be quoted.
+    context = arguments(model_path='n', device='y',
+                        speed_type=' std_msgs/msg/Float32 ', image_transport='raw #3')
+    (node,) = launch_module._perception_node(context)
+    values, styles = overrides(node)
+    assert values == {'model_path': 'n', 'device': 'y', 'speed_type': 'std_msgs/msg/Float32',
+                      'image_transport': 'raw #3'}
+    assert set(styles.values()) == {'"'}
+
+
+def test_use_sim_time_only_when_given(launch_module):
+    (node,) = launch_module._perception_node(arguments())
+    assert node.kwargs['parameters'] == ['/share/perception.yaml']  # the file decides
+    for text, value in [('True', True), ('false', False)]:
+        (node,) = launch_module._perception_node(arguments(use_sim_time=text))
+        assert overrides(node)[0] == {'use_sim_time': value}
+    with pytest.raises(ValueError, match='use_sim_time'):
+        launch_module._perception_node(arguments(use_sim_time='maybe'))
+
+
+def test_node_name_namespace_and_remappings(launch_module):
+    (node,) = launch_module._perception_node(arguments())
     remaps = {k: v.name for k, v in node.kwargs['remappings']}
     assert remaps == {'image': 'image_topic', 'speed': 'speed_topic'}
-    assert (node.kwargs['package'], node.kwargs['executable'], node.kwargs['name']) == (
-        'multiexit_ros', 'perception_node', 'perception_node')
+    assert (node.kwargs['package'], node.kwargs['executable'], node.kwargs['name'],
+            node.kwargs['namespace']) == ('multiexit_ros', 'perception_node',
+                                          'perception_node', None)
+    (node,) = launch_module._perception_node(arguments(node_name='rear_seg', namespace='rear'))
+    assert (node.kwargs['name'], node.kwargs['namespace']) == ('rear_seg', 'rear')

@@ -169,7 +169,7 @@ def test_speeds_reach_the_pipeline_and_bad_ones_are_rejected(pipeline):
     assert not handler.handle_speed(speed_message('std_msgs/msg/Float32', 3.0))  # wrong type
     assert handler.rejected_speeds == 2 and len(warnings) == 2
     assert 'nan' in warnings[0] and 'TwistStamped' in warnings[1]
-    assert handler.counters() == {'frames_rejected': 0, 'speeds_rejected': 2}
+    assert handler.counters() == {'frames_rejected': 0, 'speeds_rejected': 2, 'color_masks': 0}
 
 
 def test_diagnostics_report_problems_once(pipeline):

@@ -56,7 +56,7 @@ def _tiny_setup(folder: Path) -> tuple:
     model = save_checkpoint(folder / 'tiny.safetensors', net,
                             CheckpointMeta(model=net.config, labels=CAMVID))
     config = yaml.safe_load(render_yaml())
-    params = config['perception_node']['ros__parameters']
+    params = config['/**']['ros__parameters']
     params.update(precision='fp32', profile_warmup=0, profile_samples=2,
                   diagnostics_period_s=0.5)
     (folder / 'perception.yaml').write_text(yaml.safe_dump(config), encoding='utf-8')

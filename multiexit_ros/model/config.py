@@ -99,7 +99,7 @@ class ModelConfig:
 
     @property
     def num_exits(self) -> int:
-        """Number of blocks, which is the number of exits."""
+        """Return the number of blocks, which is the number of exits."""
         return len(self.channels)
 
     def block_strides(self) -> tuple:

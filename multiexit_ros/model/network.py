@@ -181,7 +181,7 @@ class MultiExitSegNet(nn.Module):
 
     @property
     def num_exits(self) -> int:
-        """Number of exits (equal to the number of blocks)."""
+        """Return the number of exits (equal to the number of blocks)."""
         return len(self.blocks)
 
     def forward(self, x, return_features=False):

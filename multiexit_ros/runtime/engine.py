@@ -181,7 +181,7 @@ class Engine:
 
     @property
     def num_exits(self) -> int:
-        """Number of exits of the model."""
+        """Return the number of exits of the model."""
         return self.model.num_exits
 
     def input_size_for(self, image_size: Sequence[int]) -> tuple:

@@ -152,7 +152,7 @@ class PerceptionPipeline:
 
     @property
     def num_exits(self) -> int:
-        """Number of exits."""
+        """Return the number of exits."""
         return self.engine.num_exits
 
     @property

@@ -85,7 +85,7 @@ class LatencyProfile:
 
     @property
     def num_exits(self) -> int:
-        """Number of exits."""
+        """Return the number of exits."""
         return len(self._samples)
 
     @property

@@ -65,7 +65,7 @@ class ConfusionMatrix:
 
     @property
     def total(self) -> int:
-        """Number of counted pixels."""
+        """Return the number of counted pixels."""
         return int(self.matrix.sum())
 
     def iou(self) -> np.ndarray:
