@@ -238,3 +238,39 @@ def test_without_labels_agreement_with_final_is_streaming_too(tmp_path, ckpt, sc
     want = expected([(None, masks[0])] + [(masks[i - 1], masks[i]) for i in range(1, 8)],
                     ignore=None)
     assert final['streaming_miou'] == pytest.approx(want, abs=1e-12)
+
+
+# ---- the demo's budget, derived from a profile ------------------------------------------
+
+class _Profile:
+    """A profile whose every quantile of exit k is ``ms[k]``."""
+
+    def __init__(self, ms):
+        self.ms = ms
+        self.num_exits = len(ms)
+
+    def quantile(self, k, q):
+        return self.ms[k] / 1e3
+
+
+def test_demo_budget_fits_every_exit_standing_and_early_ones_at_top_speed():
+    from multiexit_ros.replay.demo_budget import calibrate_budget, camera_rate
+    from multiexit_ros.runtime.budget import speed_budget
+
+    calib = calibrate_budget(_Profile([10, 20, 40, 80]), 0.95, arrival_delay_s=0.003,
+                             reserve_s=0.002, top_speed_mps=36.0, margin=0.0)
+    assert calib.need_s == pytest.approx([0.015, 0.025, 0.045, 0.085])
+    budget = BudgetConfig(**{k.split('.')[1]: v for k, v in calib.params.items()})
+    # all four fit standing, even after waiting for one 80 ms pass of the final exit
+    assert speed_budget(0.0, budget) == pytest.approx(0.085 + 0.080)
+    assert speed_budget(36.0, budget) == pytest.approx(0.025)    # exits 0 and 1
+    assert speed_budget(None, budget) == pytest.approx(0.015)    # stale: exit 0 still fits
+    assert calib.notes == [] and 'exits 0, 1 fit' in calib.describe()
+    assert camera_rate(calib) == 30.0  # 33 ms per frame: exits 0 and 1 keep up
+
+
+def test_demo_budget_says_when_exits_cost_the_same():
+    from multiexit_ros.replay.demo_budget import calibrate_budget
+
+    calib = calibrate_budget(_Profile([10, 12, 9, 11]), 0.95, 0.003, 0.002, 36.0)
+    assert len(calib.notes) == 1 and 'exit(s) 2, 3 need no more time' in calib.notes[0]

@@ -1,0 +1,108 @@
+# Copyright 2026 The multiexit_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The demo's budget settings, derived from a latency profile.
+
+The demo should show the trade the product makes: deep exits while standing, early ones
+at motorway speed. Which budgets do that depends on the model and the machine, so the
+demo derives them from the latency profile it measured (:func:`calibrate_budget`):
+
+- an exit *fits* a budget when its predicted latency (the planner's quantile of the
+  profile, plus a safety margin) plus the frame's age on arrival and the output reserve
+  is within it; that sum is the exit's *need*;
+- standing still (``max_budget_s``): every exit fits, even in a frame that waited in
+  the one-slot buffer while the network finished the previous frame at the final exit;
+- at the top speed (``blind_distance_m = top speed x budget``): exits 0..``early`` fit;
+- the least budget (``min_budget_s``, also used when the speed is stale): exit 0 fits,
+  so a known speed never forces a deadline miss;
+- the camera rate (:func:`camera_rate`): the fastest common rate whose frame period is
+  at least the top-speed budget, so the early exits keep up with the camera while the
+  deep ones may not.
+
+When a deeper exit needs no more time than the early ones (exits of nearly equal cost),
+no budget separates them; the settings then say so in ``notes``.
+"""
+
+from dataclasses import dataclass, field
+import logging
+
+__all__ = ['calibrate_budget', 'camera_rate', 'DemoBudget', 'RATES_HZ']
+
+RATES_HZ = (60.0, 30.0, 20.0, 15.0, 12.0, 10.0, 5.0, 2.0, 1.0)
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoBudget:
+    """Budget parameters for the demo and how they were found."""
+
+    params: dict                     # budget.* parameters (flat dotted names)
+    need_s: list                     # per exit: time it needs to fit (s)
+    top_speed_mps: float
+    early: int                       # exits 0..early fit at the top speed
+    top_budget_s: float = 0.0        # budget at the top speed
+    notes: list = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line: the budgets at standstill and top speed, and which exits fit."""
+        p = self.params
+        top = self.top_budget_s
+        fit_top = [k for k, n in enumerate(self.need_s) if n <= top + 1e-12]
+        return (f'budget from the profile: standing {p["budget.max_budget_s"] * 1e3:.1f} ms '
+                f'(every exit fits, after waiting one final-exit pass), '
+                f'{self.top_speed_mps * 3.6:.0f} km/h '
+                f'{top * 1e3:.1f} ms (exits {", ".join(map(str, fit_top))} fit), blind '
+                f'distance {p["budget.blind_distance_m"]:.2f} m, least '
+                f'{p["budget.min_budget_s"] * 1e3:.1f} ms')
+
+
+def calibrate_budget(profile, quantile: float, arrival_delay_s: float, reserve_s: float,
+                     top_speed_mps: float, early: int = 1,
+                     margin: float = 0.1) -> DemoBudget:
+    """Return blind-distance budget settings for ``profile`` (see the module doc).
+
+    Args:
+        profile: Latency profile of the model on the device.
+        quantile: The planner's latency quantile.
+        arrival_delay_s: Age of a frame when the node gets it.
+        reserve_s: ``budget.output_reserve_s``.
+        top_speed_mps: Fastest speed of the drive.
+        early: Deepest exit that should still fit at the top speed.
+        margin: Relative safety margin on each predicted latency.
+    """
+    n = profile.num_exits
+    early = max(0, min(early, n - 1))
+    need = [profile.quantile(k, quantile) * (1.0 + margin) + arrival_delay_s + reserve_s
+            for k in range(n)]
+    top = max(need[:early + 1])
+    notes = []
+    deeper = need[early + 1:]
+    if deeper and min(deeper) <= top:
+        cheap = [early + 1 + i for i, v in enumerate(deeper) if v <= top]
+        notes.append(f'exit(s) {", ".join(map(str, cheap))} need no more time than exits '
+                     f'0..{early} on this device ({", ".join(f"{v * 1e3:.1f}" for v in need)} '
+                     f'ms): no budget keeps them out at top speed')
+        _LOG.warning('demo budget: %s', notes[-1])
+    wait = max(profile.quantile(k, 0.5) for k in range(n))  # one pass of the slowest exit
+    params = {'budget.policy': 'blind_distance',
+              'budget.max_budget_s': max(need) + wait,
+              'budget.min_budget_s': need[0],
+              'budget.blind_distance_m': max(top * top_speed_mps, 0.01),
+              'budget.output_reserve_s': reserve_s}
+    return DemoBudget(params, need, top_speed_mps, early, top_budget_s=top, notes=notes)
+
+
+def camera_rate(calib: DemoBudget) -> float:
+    """Return the fastest of :data:`RATES_HZ` whose period is at least the top-speed budget."""
+    return next((hz for hz in RATES_HZ if 1.0 / hz >= calib.top_budget_s), RATES_HZ[-1])
