@@ -44,8 +44,9 @@ import numpy as np
 
 from multiexit_ros.machine import machine_info, write_results
 from multiexit_ros.replay import replay, ReplayOptions
-from multiexit_ros.replay.demo import build_drive, speed_profile, TOP_SPEED_MPS
-from multiexit_ros.replay.demo_budget import calibrate_budget
+from multiexit_ros.replay.demo import ARRIVAL_DELAY_S, build_drive, speed_profile
+from multiexit_ros.replay.demo import TOP_SPEED_MPS
+from multiexit_ros.replay.demo_budget import calibrate_budget, camera_rate
 from multiexit_ros.replay.policies import build_engine, load_profile
 from multiexit_ros.runtime import measure_profile, PipelineConfig
 
@@ -140,7 +141,8 @@ def main():
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (default 1: steadier on a shared machine)')
     parser.add_argument('--frames', type=int, default=300)
-    parser.add_argument('--hz', type=float, default=30.0)
+    parser.add_argument('--hz', type=float,
+                        help='camera rate (default: as the demo, from the profile)')
     parser.add_argument('--camvid', default=str(ROOT.parent / 'shared/data/camvid/val'),
                         help='CamVid val frames (SegNet layout; labels from valannot)')
     parser.add_argument('--profile', help='use this latency profile instead of measuring')
@@ -157,25 +159,27 @@ def main():
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        drives = {'generated': build_drive(work / 'generated', args.frames, args.hz)}
-        if Path(args.camvid).is_dir():
-            drives['camvid_val'] = build_drive(work / 'camvid_val', args.frames, args.hz,
-                                               source=args.camvid)
         if args.profile:
             profile = load_profile(args.profile, engine)
         else:
             profile = measure_profile(engine, (360, 480), 5, args.samples)
         device = 'cpu' if args.device == 'cpu' else 'cuda'
         profile_path = profile.save(Path(args.out) / f'streaming_demo_profile_{device}.json')
-        calib = calibrate_budget(profile, config.latency_quantile,
-                                 drives['generated']['arrival_delay_s'],
+        calib = calibrate_budget(profile, config.latency_quantile, ARRIVAL_DELAY_S,
                                  config.budget.output_reserve_s, TOP_SPEED_MPS)
+        hz = args.hz or camera_rate(calib)
+        drives = {'generated': build_drive(work / 'generated', args.frames, hz)}
+        if Path(args.camvid).is_dir():
+            drives['camvid_val'] = build_drive(work / 'camvid_val', args.frames, hz,
+                                               source=args.camvid)
         demo = PipelineConfig.from_params(dict(
             replace(config, profile_path=str(profile_path)).to_params(), **calib.params))
         results = {'benchmark': 'streaming_demo', 'machine': machine_info(),
                    'threads': args.threads, 'load_average_start': load_start,
                    'model': args.model or 'shipped (models/multiexit_camvid.safetensors)',
-                   'frames': args.frames, 'hz': args.hz,
+                   'frames': args.frames, 'hz': hz,
+                   'profile_source': (f'given: {args.profile}' if args.profile else
+                                      'measured at the start of this run'),
                    'profile_p50_ms': [profile.p50(k) * 1e3 for k in range(profile.num_exits)],
                    'profile_p95_ms': [profile.p95(k) * 1e3 for k in range(profile.num_exits)],
                    'budget': calib.params, 'budget_words': calib.describe(),
@@ -185,9 +189,8 @@ def main():
             got = compare(work / name, work / f'out_{name}', demo)
             results['sources'][name] = {'drive': info['source'], 'rows': got['rows'],
                                         'verdict': verdict(got['rows'])}
-        build_drive(work / 'learn', args.frames, args.hz, seed=8)
-        params, learnt = learn_table(work / 'learn', work, demo, calib.need_s, args.frames,
-                                     args.hz)
+        build_drive(work / 'learn', args.frames, hz, seed=8)
+        params, learnt = learn_table(work / 'learn', work, demo, calib.need_s, args.frames, hz)
         learnt_cfg = PipelineConfig.from_params(dict(demo.to_params(), **params))
         got = compare(work / 'generated', work / 'out_learnt', learnt_cfg, ['speed'])
         row = next(r for r in got['rows'] if r['policy'] == 'speed')
@@ -207,9 +210,9 @@ def markdown(r) -> str:
            f'{r["threads"]} thread(s); **shared** with other jobs (load average '
            f'{r["load_average_start"][0]:.1f} at the start, {r["load_average_end"][0]:.1f} '
            f'at the end), so absolute latencies are indicative only.', '',
-           f'Drive: {r["frames"]} frames at {r["hz"]:g} Hz, standstill -> 130 km/h -> '
-           f'standstill. One latency profile, measured at the start of the run and used by '
-           f'every replay (p50 per exit: '
+           f'Drive: {r["frames"]} frames at {r["hz"]:g} Hz (CamVid: its val frames, up to '
+           f'that many), standstill -> 130 km/h -> standstill, as `multiexit demo`. One '
+           f'latency profile ({r["profile_source"]}) for every replay (p50 per exit: '
            f'{", ".join(f"{v:.1f}" for v in r["profile_p50_ms"])} ms; p95: '
            f'{", ".join(f"{v:.1f}" for v in r["profile_p95_ms"])} ms).', '',
            f'{r["budget_words"]}.', '']
@@ -227,7 +230,9 @@ def markdown(r) -> str:
     lb = r['learnt_budget']
     out += ['## Budget learnt from replays vs blind distance (generated drive)', '',
             f'Learnt on another generated drive (world seed 8): best exit per speed band '
-            f'{lb["bands_mps"]} m/s: {lb["best_exit"]}.', '',
+            f'{lb["bands_mps"]} m/s: {lb["best_exit"]}; the budget of a band is the need '
+            f'of its exit. The planner still runs the deepest exit that fits the budget, '
+            f'so where a deeper exit costs no more, the deeper one runs.', '',
             table([next(x for x in r['sources']['generated']['rows']
                         if x['policy'] == 'speed'), lb['row']])]
     return '\n'.join(out) + '\n'

@@ -18,8 +18,9 @@ at motorway speed. Which budgets do that depends on the model and the machine, s
 demo derives them from the latency profile it measured (:func:`calibrate_budget`):
 
 - an exit *fits* a budget when its predicted latency (the planner's quantile of the
-  profile, plus a safety margin) plus the frame's age on arrival and the output reserve
-  is within it; that sum is the exit's *need*;
+  profile) plus the frame's age on arrival and the output reserve is within it, as the
+  planner decides; that sum is the exit's *need*, and the budgets below keep a safety
+  margin over it where they can;
 - standing still (``max_budget_s``): every exit fits, even in a frame that waited in
   the one-slot buffer while the network finished the previous frame at the final exit;
 - at the top speed (``blind_distance_m = top speed x budget``): exits 0..``early`` fit;
@@ -83,21 +84,27 @@ def calibrate_budget(profile, quantile: float, arrival_delay_s: float, reserve_s
     """
     n = profile.num_exits
     early = max(0, min(early, n - 1))
-    need = [profile.quantile(k, quantile) * (1.0 + margin) + arrival_delay_s + reserve_s
-            for k in range(n)]
-    top = max(need[:early + 1])
+    # The planner runs exit k when its quantile <= budget - age - reserve: exit k's need.
+    need = [profile.quantile(k, quantile) + arrival_delay_s + reserve_s for k in range(n)]
+    grow = 1.0 + margin
+    base = max(need[:early + 1])
+    top = base * grow
     notes = []
     deeper = need[early + 1:]
     if deeper and min(deeper) <= top:
-        cheap = [early + 1 + i for i, v in enumerate(deeper) if v <= top]
-        notes.append(f'exit(s) {", ".join(map(str, cheap))} need no more time than exits '
-                     f'0..{early} on this device ({", ".join(f"{v * 1e3:.1f}" for v in need)} '
-                     f'ms): no budget keeps them out at top speed')
-        _LOG.warning('demo budget: %s', notes[-1])
+        if min(deeper) > base:  # a smaller margin still keeps the deeper exits out
+            top = (base + min(deeper)) / 2
+        else:
+            cheap = [early + 1 + i for i, v in enumerate(deeper) if v <= base]
+            notes.append(f'exit(s) {", ".join(map(str, cheap))} need no more time than '
+                         f'exits 0..{early} on this device '
+                         f'({", ".join(f"{v * 1e3:.1f}" for v in need)} ms): no budget keeps '
+                         f'them out at top speed')
+            _LOG.warning('demo budget: %s', notes[-1])
     wait = max(profile.quantile(k, 0.5) for k in range(n))  # one pass of the slowest exit
     params = {'budget.policy': 'blind_distance',
-              'budget.max_budget_s': max(need) + wait,
-              'budget.min_budget_s': need[0],
+              'budget.max_budget_s': max(need) * grow + wait,
+              'budget.min_budget_s': min(need[0] * grow, top),
               'budget.blind_distance_m': max(top * top_speed_mps, 0.01),
               'budget.output_reserve_s': reserve_s}
     return DemoBudget(params, need, top_speed_mps, early, top_budget_s=top, notes=notes)
