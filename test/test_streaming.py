@@ -274,3 +274,12 @@ def test_demo_budget_says_when_exits_cost_the_same():
 
     calib = calibrate_budget(_Profile([10, 12, 9, 11]), 0.95, 0.003, 0.002, 36.0)
     assert len(calib.notes) == 1 and 'exit(s) 2, 3 need no more time' in calib.notes[0]
+
+
+def test_demo_budget_stays_within_the_parameter_ranges():
+    from multiexit_ros.replay.demo_budget import calibrate_budget
+
+    calib = calibrate_budget(_Profile([4000, 4500, 5000]), 0.95, 0.003, 0.002, 36.0)
+    budget = BudgetConfig(**{k.split('.')[1]: v for k, v in calib.params.items()})
+    assert budget.blind_distance_m == 100.0 and budget.max_budget_s == 10.0
+    assert any('clamped' in n for n in calib.notes)

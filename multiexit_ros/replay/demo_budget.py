@@ -40,6 +40,8 @@ import logging
 __all__ = ['calibrate_budget', 'camera_rate', 'DemoBudget', 'RATES_HZ']
 
 RATES_HZ = (60.0, 30.0, 20.0, 15.0, 12.0, 10.0, 5.0, 2.0, 1.0)
+MAX_BUDGET_S = 10.0    # budget.max_budget_s's range
+MAX_DISTANCE_M = 100.0  # budget.blind_distance_m's range
 
 _LOG = logging.getLogger(__name__)
 
@@ -102,10 +104,18 @@ def calibrate_budget(profile, quantile: float, arrival_delay_s: float, reserve_s
                          f'them out at top speed')
             _LOG.warning('demo budget: %s', notes[-1])
     wait = max(profile.quantile(k, 0.5) for k in range(n))  # one pass of the slowest exit
+    # Within the parameters' ranges (a very slow or very busy machine can leave them).
+    most = min(max(need) * grow + wait, MAX_BUDGET_S)
+    distance = min(max(top * top_speed_mps, 0.01), MAX_DISTANCE_M)
+    if most < max(need) or distance < top * top_speed_mps:
+        notes.append(f'exits this slow ({", ".join(f"{v * 1e3:.0f}" for v in need)} ms) '
+                     f'leave the budget ranges: budgets clamped')
+        _LOG.warning('demo budget: %s', notes[-1])
+    top = distance / top_speed_mps
     params = {'budget.policy': 'blind_distance',
-              'budget.max_budget_s': max(need) * grow + wait,
-              'budget.min_budget_s': min(need[0] * grow, top),
-              'budget.blind_distance_m': max(top * top_speed_mps, 0.01),
+              'budget.max_budget_s': most,
+              'budget.min_budget_s': min(need[0] * grow, top, most),
+              'budget.blind_distance_m': distance,
               'budget.output_reserve_s': reserve_s}
     return DemoBudget(params, need, top_speed_mps, early, top_budget_s=top, notes=notes)
 
