@@ -255,4 +255,8 @@ def streaming_table(summary: dict) -> str:
             f'| {p["policy"]} | {_pct(p.get("streaming_miou"))} | {_pct(p.get("miou"))} | '
             f'{_pct(p.get("deadline_miss_rate"))} | {p["dropped"]} / {p["frames"]} | '
             f'{"-" if age is None else f"{age:.0f}"} | {p.get("streaming_no_mask", "-")} |')
+    lines += ['', f'Streaming: each labelled frame against the most recent mask finished by '
+                  f'its {"stamp" if query == "frame" else "stamp + speed budget"}, from '
+                  f'whichever earlier frame; no mask yet = every pixel wrong. Mask age: query '
+                  f'time - stamp of the frame the mask came from.']
     return '\n'.join(lines) + '\n'
