@@ -272,8 +272,11 @@ def test_demo_budget_fits_every_exit_standing_and_early_ones_at_top_speed():
 def test_demo_budget_says_when_exits_cost_the_same():
     from multiexit_ros.replay.demo_budget import calibrate_budget
 
-    calib = calibrate_budget(_Profile([10, 12, 9, 11]), 0.95, 0.003, 0.002, 36.0)
+    calib = calibrate_budget(_Profile([10, 12, 9, 11, 12.5]), 0.95, 0.003, 0.002, 36.0)
     assert len(calib.notes) == 1 and 'exit(s) 2, 3 need no more time' in calib.notes[0]
+    # the final exit, a little slower, is still kept out at top speed (half-way margin)
+    assert calib.top_budget_s == pytest.approx((0.017 + 0.0175) / 2)
+    assert 'exits 0, 1, 2, 3 fit' in calib.describe()
 
 
 def test_demo_budget_stays_within_the_parameter_ranges():
@@ -283,3 +286,28 @@ def test_demo_budget_stays_within_the_parameter_ranges():
     budget = BudgetConfig(**{k.split('.')[1]: v for k, v in calib.params.items()})
     assert budget.blind_distance_m == 100.0 and budget.max_budget_s == 10.0
     assert any('clamped' in n for n in calib.notes)
+
+
+def test_demo_with_the_demo_target_profile_and_budget_options(tmp_path, capsys):
+    from multiexit_ros.cli import main
+    from multiexit_ros.replay.demo_budget import calibrate_budget
+    from multiexit_ros.runtime import LatencyProfile
+
+    base = ['demo', '--frames', '6', '--size', '48x64', '--preset', 'tiny', '--no-progress',
+            '--no-plots', '--profile', 'demo-target']
+    assert main(base + ['--out', str(tmp_path / 'a')]) == 0
+    printed = capsys.readouterr().out
+    assert 'latency: demo target device' in printed and 'budget from the profile' in printed
+    summary = json.loads((tmp_path / 'a' / 'replay' / 'summary.json').read_text())
+    profile = LatencyProfile.load(tmp_path / 'a' / 'demo_target_profile.json')
+    calib = calibrate_budget(profile, 0.95, 0.003, 0.002, 130 / 3.6)
+    assert summary['budget']['blind_distance_m'] == pytest.approx(
+        calib.params['budget.blind_distance_m'])
+    assert all(p['streaming_miou'] is not None for p in summary['policies'])
+    for budget in ('auto', 'config'):  # an explicit --param wins either way
+        out = tmp_path / budget
+        assert main(base + ['--out', str(out), '--budget', budget,
+                            '--param', 'budget.blind_distance_m=2.5', '--hz', '10']) == 0
+        summary = json.loads((out / 'replay' / 'summary.json').read_text())
+        assert summary['budget']['blind_distance_m'] == 2.5
+    assert '10 Hz' in capsys.readouterr().out

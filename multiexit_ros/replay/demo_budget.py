@@ -93,16 +93,16 @@ def calibrate_budget(profile, quantile: float, arrival_delay_s: float, reserve_s
     top = base * grow
     notes = []
     deeper = need[early + 1:]
-    if deeper and min(deeper) <= top:
-        if min(deeper) > base:  # a smaller margin still keeps the deeper exits out
-            top = (base + min(deeper)) / 2
-        else:
-            cheap = [early + 1 + i for i, v in enumerate(deeper) if v <= base]
-            notes.append(f'exit(s) {", ".join(map(str, cheap))} need no more time than '
-                         f'exits 0..{early} on this device '
-                         f'({", ".join(f"{v * 1e3:.1f}" for v in need)} ms): no budget keeps '
-                         f'them out at top speed')
-            _LOG.warning('demo budget: %s', notes[-1])
+    above = [v for v in deeper if v > base]
+    if above and min(above) <= top:  # a smaller margin still keeps those out
+        top = (base + min(above)) / 2
+    cheap = [early + 1 + i for i, v in enumerate(deeper) if v <= base]
+    if cheap:
+        notes.append(f'exit(s) {", ".join(map(str, cheap))} need no more time than exits '
+                     f'0..{early} on this device '
+                     f'({", ".join(f"{v * 1e3:.1f}" for v in need)} ms): no budget keeps '
+                     f'them out at top speed')
+        _LOG.warning('demo budget: %s', notes[-1])
     wait = max(profile.quantile(k, 0.5) for k in range(n))  # one pass of the slowest exit
     # Within the parameters' ranges (a very slow or very busy machine can leave them).
     most = min(max(need) * grow + wait, MAX_BUDGET_S)
