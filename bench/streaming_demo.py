@@ -172,7 +172,8 @@ def main():
     parser.add_argument('--camvid', default=str(ROOT.parent / 'shared/data/camvid/val'),
                         help='CamVid val frames (SegNet layout; labels from valannot)')
     parser.add_argument('--profile', help='use this latency profile instead of measuring')
-    parser.add_argument('--samples', type=int, default=40, help='profile samples per exit')
+    parser.add_argument('--samples', type=int, default=100,
+                        help='profile samples per exit (round-robin over the exits)')
     parser.add_argument('--out', default=str(ROOT / 'bench' / 'results'))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
