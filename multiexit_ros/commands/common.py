@@ -15,6 +15,7 @@
 
 import os
 from pathlib import Path
+import tempfile
 
 from ..errors import ConfigError
 
@@ -51,6 +52,11 @@ def check_output_folder(path, option: str = '--out') -> Path:
         raise ConfigError(f'{option} {path}{where} is not a folder')
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f'{option} {path}: {existing} is not writable')
+    try:  # os.access says yes to root everywhere: try it (and leave nothing behind)
+        os.rmdir(tempfile.mkdtemp(prefix='.multiexit_check_', dir=existing))
+    except OSError as err:
+        raise ConfigError(f'{option} {path}: cannot write in {existing} '
+                          f'({err.strerror or err})') from None
     return path
 
 
@@ -73,7 +79,7 @@ def add_model_arguments(parser, preset_default=None):
     group.add_argument('--model', help='checkpoint file (.safetensors); default: the shipped '
                                        'model')
     group.add_argument('--preset', default=preset_default,
-                       help='build an untrained network from a preset (tiny, small, base, '
+                       help='build an untrained network from a preset (tiny, small, lite0, base, '
                             'large) instead of loading a checkpoint')
     parser.add_argument('--device', default='cpu', help='torch device (cpu, cuda, cuda:1)')
 

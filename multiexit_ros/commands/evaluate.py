@@ -18,6 +18,7 @@ prints a per-exit table.
 """
 
 from .common import check_output_folder, parse_size
+from ..progress import bar
 
 
 def add_arguments(parser):
@@ -30,13 +31,27 @@ def add_arguments(parser):
     parser.add_argument('--out', help='folder for metrics.json, metrics.md and the plot')
     parser.add_argument('--size', help="evaluate at HxW (default: the checkpoint's "
                                        'training size, else as stored)')
+    parser.add_argument('--label-size', choices=('full', 'input'), default='full',
+                        help='score against the labels at their own resolution (full, the '
+                             'default: predictions are upsampled to it) or labels shrunk to '
+                             'the network input (input)')
     parser.add_argument('--device', default='cpu', help='torch device (cpu, cuda, cuda:1)')
-    parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--limit', type=int, default=0, help='evaluate the first N images')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='images per forward pass (default 1)')
+    parser.add_argument('--limit', type=int, default=0,
+                        help='evaluate only the first N images (default 0: all images)')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (there is none when stderr is not a terminal)')
     parser.add_argument('--count', type=int, default=64, help='generated scenes to use')
     parser.add_argument('--latency-repeat', type=int, default=5,
                         help='timed passes per exit (0: skip the latency)')
     parser.add_argument('--workers', type=int, default=0, help='data-loading processes')
+
+
+def _counted(iterable, update):
+    for item in iterable:
+        yield item
+        update(1)
 
 
 def run(args) -> int:
@@ -63,7 +78,8 @@ def run(args) -> int:
     size = parse_size(args.size) if args.size else meta.input_size
     gen_size = size or (360, 480)
     dataset = build_dataset(args.dataset, args.data, args.split,
-                            Transform(size=size, mean=meta.mean, std=meta.std),
+                            Transform(size=size, mean=meta.mean, std=meta.std,
+                                      resize_label=args.label_size != 'input'),
                             generated_count=args.count, generated_size=gen_size)
     labels = dataset.labels
     if labels.classes != meta.labels.classes:
@@ -73,10 +89,17 @@ def run(args) -> int:
     if args.limit:
         dataset = Subset(dataset, range(min(args.limit, len(dataset))))
     loader = DataLoader(dataset, args.batch_size, num_workers=args.workers)
-    cms = confusions(model, loader, labels.num_classes, labels.ignore_index, device)
+    wanted = not args.no_progress
+    with bar(len(loader), 'evaluating', wanted, unit='batch') as progress:
+        cms = confusions(model, loader, labels.num_classes, labels.ignore_index, device,
+                         progress=lambda it: _counted(it, progress.update))
     timing_size = size or tuple(dataset[0][1].shape)
-    latency = (exit_latencies(model, timing_size, repeat=args.latency_repeat)
-               if args.latency_repeat > 0 else None)
+    latency = None
+    if args.latency_repeat > 0:
+        with bar(model.num_exits * (args.latency_repeat + 2), 'timing exits',
+                 wanted) as progress:
+            latency = exit_latencies(model, timing_size, repeat=args.latency_repeat,
+                                     progress=progress.update)
     flops = [c.flops / 1e9 for c in exit_costs(model, timing_size)]
     with torch.no_grad():
         result = summarize(cms, list(labels.classes), latency, flops)

@@ -17,6 +17,7 @@ import json
 
 from .common import add_model_arguments, load_model, parse_size
 from ..errors import ConfigError
+from ..progress import bar
 
 
 def add_arguments(parser):
@@ -26,6 +27,8 @@ def add_arguments(parser):
     parser.add_argument('--repeat', type=int, default=10, help='timed passes per exit')
     parser.add_argument('--no-latency', action='store_true', help='skip the timing')
     parser.add_argument('--json', action='store_true', help='print JSON instead of a table')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (there is none when stderr is not a terminal)')
 
 
 def run(args) -> int:
@@ -37,7 +40,11 @@ def run(args) -> int:
         raise ConfigError(f'--repeat must be at least 1 (or use --no-latency), got {args.repeat}')
     model, meta = load_model(args)
     costs = exit_costs(model, size)
-    lat = [None] * len(costs) if args.no_latency else exit_latencies(model, size, args.repeat)
+    lat = [None] * len(costs)
+    if not args.no_latency:
+        with bar(len(costs) * (args.repeat + 2), 'timing exits',
+                 not args.no_progress) as progress:
+            lat = exit_latencies(model, size, args.repeat, progress=progress.update)
     rows = [dict(c.to_dict(), latency_ms=t) for c, t in zip(costs, lat)]
     if args.json:
         print(json.dumps({'size': list(size), 'device': args.device, 'exits': rows}, indent=2))

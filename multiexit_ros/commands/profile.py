@@ -19,8 +19,10 @@ the node or the replay as ``profile_path`` so that they need not measure at star
 """
 
 import json
+import sys
 
 from .common import check_output_file, parse_size
+from ..progress import bar
 
 
 def add_arguments(parser):
@@ -29,8 +31,10 @@ def add_arguments(parser):
     group.add_argument('--model', help='checkpoint file (.safetensors); default: the shipped '
                                        'model')
     group.add_argument('--preset', help='profile an untrained network built from a preset '
-                                        '(tiny, small, base, large)')
-    parser.add_argument('--device', default='cuda', help='cuda, cuda:N or cpu (default cuda)')
+                                        '(tiny, small, lite0, base, large)')
+    parser.add_argument('--device', default=None,
+                        help='cuda, cuda:N or cpu (default: cuda, or the CPU where PyTorch '
+                             'sees no CUDA device, said on the first line)')
     parser.add_argument('--allow-cpu-fallback', action='store_true',
                         help='use the CPU when CUDA is not available')
     parser.add_argument('--size', default='360x480', help='camera image HxW (default 360x480)')
@@ -41,13 +45,15 @@ def add_arguments(parser):
     parser.add_argument('--precision', default='fp16', choices=['fp16', 'bf16', 'fp32'],
                         help='GPU precision (the CPU always uses fp32)')
     parser.add_argument('--no-channels-last', action='store_true',
-                        help='keep the NCHW layout on the GPU')
+                        help='keep the NCHW layout (slower on the CPU and the GPU)')
     parser.add_argument('--cuda-graphs', action='store_true', help='one CUDA graph per exit')
     parser.add_argument('--warmup', type=int, default=10, help='untimed passes per exit')
     parser.add_argument('--samples', type=int, default=50, help='timed passes per exit')
     parser.add_argument('-o', '--output', default='latency_profile.json',
                         help='profile file to write (default latency_profile.json)')
     parser.add_argument('--json', action='store_true', help='print the summary as JSON')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='no progress bar (there is none when stderr is not a terminal)')
 
 
 def run(args) -> int:
@@ -61,7 +67,13 @@ def run(args) -> int:
 
     size = parse_size(args.size)
     check_output_file(args.output, '--output')
-    options = {'device': args.device, 'precision': args.precision,
+    device = args.device
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        if device == 'cpu':
+            print('multiexit profile: no CUDA device here, profiling on the CPU (fp32); give '
+                  '--device cuda on the target machine', file=sys.stderr, flush=True)
+    options = {'device': device, 'precision': args.precision,
                'channels_last': not args.no_channels_last, 'cuda_graphs': args.cuda_graphs,
                'allow_cpu_fallback': args.allow_cpu_fallback}
     if args.input_size:
@@ -74,7 +86,10 @@ def run(args) -> int:
     else:
         engine = Engine.from_checkpoint(args.model or default_model_path(), **options)
     out_size = parse_size(args.output_size) if args.output_size else None
-    profile = measure_profile(engine, size, args.warmup, args.samples, out_size=out_size)
+    with bar((args.warmup + args.samples) * engine.num_exits, 'profiling',
+             not args.no_progress) as progress:
+        profile = measure_profile(engine, size, args.warmup, args.samples, out_size=out_size,
+                                  progress=progress.update)
     path = profile.save(args.output)
     rows = profile.summary()
     if args.json:

@@ -20,21 +20,23 @@ while the network is busy are dropped, as on the car), and writes summary.json,
 summary.md, frames.jsonl, plots and optionally an mcap with the masks into --out.
 """
 
+from collections import Counter
 from pathlib import Path
+import sys
 
 from .common import check_output_folder
 from ..errors import ConfigError
 
 __all__ = ['add_arguments', 'add_pipeline_arguments', 'pipeline_config', 'print_summary',
-           'run']
+           'replay_warnings', 'run']
 
 
 def add_pipeline_arguments(parser):
     """Model, device, latency and budget options shared by ``replay`` and ``demo``."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--model', help='checkpoint (.safetensors); default: the shipped model')
-    group.add_argument('--preset', help='untrained network from a preset (tiny, small, base, '
-                                        'large), for trying the tool without a model')
+    group.add_argument('--preset', help='untrained network from a preset (tiny, small, lite0, '
+                                        'base, large), for trying the tool without a model')
     parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
     parser.add_argument('--profile', metavar='FILE',
                         help='latency profile of the target device (from `multiexit '
@@ -96,6 +98,9 @@ def add_arguments(parser):
     parser.add_argument('--write-bag', action='store_true',
                         help='also write OUT/replay_bag (mcap) with the mask topics added')
     parser.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
+    parser.add_argument('--strict', action='store_true',
+                        help='exit 1 (after writing the report) when a warning is given: no '
+                             'frame processed, or speed messages rejected')
     add_pipeline_arguments(parser)
 
 
@@ -137,4 +142,26 @@ def run(args) -> int:
         streaming_query=args.streaming_query,
         plots=not args.no_plots, progress=not args.no_progress))
     print_summary(summary, out)
-    return 0
+    problems = replay_warnings(summary)
+    for line in problems:
+        print(f'multiexit replay: warning: {line}', file=sys.stderr)
+    return 1 if problems and args.strict else 0
+
+
+def replay_warnings(summary: dict) -> list:
+    """Return one line per outcome the user must not miss in a successful replay."""
+    lines = []
+    frames = summary['frames']
+    if frames and not any(p['processed'] for p in summary['policies']):
+        reasons = Counter()
+        for p in summary['policies']:
+            reasons.update(p.get('reasons') or {})
+        why = '; '.join(f'{n} x {r}' for r, n in reasons.most_common(3))
+        lines.append(f'no frame was processed: every policy rejected or dropped all {frames} '
+                     f'frames ({why})')
+    speeds = summary.get('speeds') or {}
+    if speeds.get('rejected'):
+        why = ', '.join(f'{k}: {n}' for k, n in sorted(speeds['reasons'].items()))
+        lines.append(f'{speeds["rejected"]} of {speeds["messages"]} speed messages were '
+                     f'rejected ({why}); the last good speed was kept')
+    return lines

@@ -36,11 +36,13 @@ def add_arguments(parser):
     parser.add_argument('--config', help='YAML config file (see config/train/)')
     parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                         help='override a config key, e.g. optim.lr=0.02 (repeatable)')
-    parser.add_argument('--preset', help='model preset (tiny, small, base, large)')
+    parser.add_argument('--preset', help='model preset (tiny, small, lite0, base, large)')
     parser.add_argument('--dataset', help='camvid, cityscapes, folder, generated or a mix '
                                           'such as camvid+generated')
     parser.add_argument('--data', help='dataset folder')
-    parser.add_argument('--strategy', choices=['joint', 'local', 'grouped', 'overlap'])
+    parser.add_argument('--strategy', choices=['joint', 'local', 'grouped', 'overlap'],
+                        help="which blocks each exit's loss trains: joint (0..k), local (k), "
+                             'grouped (its group), overlap (the last --window blocks)')
     parser.add_argument('--window', type=int, help='overlap window s')
     parser.add_argument('--groups', help='explicit block groups, e.g. 0-1,2-4')
     parser.add_argument('--num-groups', type=int, help='number of equal block groups')

@@ -98,8 +98,8 @@ class SegmentationDataset(Dataset):
         image_path, label_path = self.samples[index]
         image, label = read_rgb(image_path), read_label(label_path)
         if image.shape[:2] != label.shape:
-            raise DatasetError(f'{label_path}: label is {label.shape[1]}x{label.shape[0]}, '
-                               f'its image {image_path} is {image.shape[1]}x{image.shape[0]}')
+            raise DatasetError(f'{label_path}: label is {label.shape[0]}x{label.shape[1]} (HxW), '
+                               f'its image {image_path} is {image.shape[0]}x{image.shape[1]}')
         self.check(label, label_path)
         return image, (label if self.lut is None else self.lut[label])
 

@@ -31,12 +31,14 @@ def to_tensor(image: np.ndarray, mean, std) -> torch.Tensor:
 
 
 def _resize(image, label, size):
+    """Resize an (image, label) pair to ``size``; a 1x1 label stands for "leave it"."""
     h, w = size
     if image.shape[:2] != (h, w):
         shrink = h * w < image.shape[0] * image.shape[1]
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink
                            else cv2.INTER_LINEAR)
-        label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
+        if label.shape != (1, 1):
+            label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
     return image, label
 
 
@@ -56,11 +58,15 @@ class Transform:
     mean: tuple = (0.485, 0.456, 0.406)
     std: tuple = (0.229, 0.224, 0.225)
     ignore_index: int = 255    # fills padding of crops larger than the scaled image
+    resize_label: bool = True  # False: ``size`` resizes the image only; the label keeps its
+    #                            resolution, so predictions are scored at the labels' own size
 
     def __call__(self, image: np.ndarray, label: np.ndarray, rng: np.random.Generator):
         """Return (normalized image tensor (3, H, W), int64 label tensor (H, W))."""
-        if self.size:
+        if self.size and self.resize_label:
             image, label = _resize(image, label, self.size)
+        elif self.size:
+            image, _ = _resize(image, label[:1, :1], self.size)
         if self.train:
             image, label = self._augment(image, label, rng)
         return (to_tensor(image, self.mean, self.std),

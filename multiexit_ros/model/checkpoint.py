@@ -36,14 +36,25 @@ from .network import MultiExitSegNet
 from ..errors import CheckpointError, MultiExitError
 from ..labels import LabelSet
 
-__all__ = ['CheckpointMeta', 'FORMAT', 'VERSION', 'load_checkpoint', 'read_meta',
-           'save_checkpoint']
+__all__ = ['CheckpointMeta', 'FORMAT', 'input_normalization', 'VERSION', 'load_checkpoint',
+           'read_meta', 'save_checkpoint']
 
 FORMAT = 'multiexit_ros/checkpoint'
 VERSION = 1
 _KEY = 'multiexit_ros'
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite's ImageNet weights expect pixels mapped to about [-1, 1]
+# ((v - 127) / 128 in 8-bit values): checked against the stem's batch-norm statistics.
+LITE_MEAN = (127 / 255,) * 3
+LITE_STD = (128 / 255,) * 3
+
+
+def input_normalization(config) -> tuple:
+    """(mean, std) a network of ``config`` is trained with (its trunk's convention)."""
+    if config.trunk == 'efficientnet_lite0':
+        return LITE_MEAN, LITE_STD
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass
@@ -155,6 +166,11 @@ def save_checkpoint(path, model: MultiExitSegNet, meta: CheckpointMeta) -> Path:
 
 def _split(blob: bytes, path) -> tuple:
     """Split a safetensors file into (header dict, data section bytes)."""
+    text = blob[:1] in (b'{', b'[', b'"') or blob[:1].isspace()
+    if text and (len(blob) < 8 or 8 + struct.unpack('<Q', blob[:8])[0] > len(blob)):
+        # A safetensors file starts with the header's 8-byte length, not with JSON text.
+        raise CheckpointError(f'{path}: not a checkpoint (a JSON or text file, not a '
+                              'safetensors file)')
     if len(blob) < 8:
         raise CheckpointError(f'{path}: truncated checkpoint ({len(blob)} bytes)')
     (n,) = struct.unpack('<Q', blob[:8])

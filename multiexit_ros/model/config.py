@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import ConfigError
 
-__all__ = ['ModelConfig', 'PRESETS', 'preset']
+__all__ = ['ModelConfig', 'PRESETS', 'preset', 'TRUNKS']
+
+TRUNKS = ('resnet', 'efficientnet_lite0')
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,14 @@ class ModelConfig:
     """
 
     num_classes: int = 11            # CamVid's 11 classes by default
+    trunk: str = 'resnet'            # resnet (the blocks below) | efficientnet_lite0
     in_channels: int = 3             # RGB input
     stem_channels: int = 16          # width of the two stride-2 stem convolutions (in block 0)
     channels: tuple = (32, 48, 96, 128, 160)  # output width of each block
     depths: tuple = (1, 2, 2, 2, 2)  # residual units per block
     strides: tuple = (1, 2, 2, 2, 1)  # downsampling at each block's entry; the stem adds 4x
     dilations: tuple = (1, 1, 1, 1, 2)  # dilation of each block's units (grow context cheaply)
-    head_channels: int = 32          # width of every exit head
+    head_channels: int = 32          # width of every exit head, or one width per exit
     head_max_levels: int = 3         # most down/up levels of a head's encoder-decoder
     head_context_stride: int = 32    # heads downsample until this total stride (ADP-C's idea)
     final_context: bool = True       # pyramid pooling on the last exit only
@@ -55,12 +58,44 @@ class ModelConfig:
             raise ConfigError(f'model config: strides must be 1 or 2, got {self.strides}')
         if any(d < 1 for d in self.depths + self.dilations):
             raise ConfigError('model config: depths and dilations must be >= 1')
-        if min(self.channels + (self.stem_channels, self.head_channels)) < 1:
+        if isinstance(self.head_channels, (list, tuple)):
+            object.__setattr__(self, 'head_channels', tuple(int(v) for v in self.head_channels))
+            if len(self.head_channels) != n:
+                raise ConfigError(f'model config: head_channels has {len(self.head_channels)} '
+                                  f'entries, channels has {n}')
+        if min(self.channels + (self.stem_channels,) + self.head_widths()) < 1:
             raise ConfigError('model config: every width must be >= 1')
+        if self.trunk not in TRUNKS:
+            raise ConfigError(f'model config: unknown trunk {self.trunk!r}; choose one of '
+                              f'{list(TRUNKS)}')
+        if self.trunk == 'efficientnet_lite0':
+            self._check_lite()
         if self.num_classes < 1 or self.num_classes > 255:
             raise ConfigError(
                 f'model config: num_classes must be in 1..255 (masks are uint8), '
                 f'got {self.num_classes}')
+
+    def head_widths(self) -> tuple:
+        """Width of each exit head."""
+        if isinstance(self.head_channels, tuple):
+            return self.head_channels
+        return (int(self.head_channels),) * len(self.channels)
+
+    def _check_lite(self):
+        """Check that widths and strides are those of the Lite units in each block."""
+        from .efficientnet import LITE0_STEM, lite_block_layout
+
+        layout = lite_block_layout(self.depths)
+        channels = tuple(c for _, _, c, _ in layout)
+        if self.channels != channels or self.stem_channels != LITE0_STEM:
+            raise ConfigError(f'model config: efficientnet_lite0 with depths {list(self.depths)} '
+                              f'has channels {list(channels)} and stem_channels {LITE0_STEM}')
+        if self.block_strides() != tuple(s for *_, s in layout) or set(self.dilations) != {1}:
+            raise ConfigError(f'model config: efficientnet_lite0 with depths '
+                              f'{list(self.depths)} has block strides '
+                              f'{[s for *_, s in layout]} and no dilation')
+        if self.in_channels != 3:
+            raise ConfigError('model config: efficientnet_lite0 takes RGB (in_channels 3)')
 
     @property
     def num_exits(self) -> int:
@@ -104,6 +139,13 @@ PRESETS = {
                          depths=(1, 1, 2, 2, 1), head_channels=24),
     # Real time on a data-centre or in-car GPU at 1024x2048 in half precision.
     'base': ModelConfig(),
+    # An ImageNet-pretrainable EfficientNet-Lite0 trunk with exits at strides 4, 8, 16, 16
+    # and 32: the shipped model. Exit 0 follows the first stride-4 unit so that it costs
+    # under a fifth of the final exit.
+    'lite0': ModelConfig(trunk='efficientnet_lite0', stem_channels=32,
+                         channels=(24, 40, 80, 112, 320), depths=(2, 3, 3, 3, 5),
+                         strides=(1, 2, 2, 1, 2), dilations=(1, 1, 1, 1, 1),
+                         head_channels=(24, 32, 64, 96, 128)),
     # More depth and more exits, for GPU training studies.
     'large': ModelConfig(stem_channels=32, channels=(48, 64, 128, 192, 256, 256),
                          depths=(2, 2, 3, 3, 2, 2), strides=(1, 2, 2, 2, 1, 1),

@@ -94,13 +94,14 @@ def exit_costs(model: MultiExitSegNet, size=(360, 480)) -> list:
 
 
 @torch.no_grad()
-def exit_latencies(model: MultiExitSegNet, size=(360, 480), repeat=10, warmup=2) -> list:
+def exit_latencies(model: MultiExitSegNet, size=(360, 480), repeat=10, warmup=2,
+                   progress=None) -> list:
     """Median wall time (ms) of the network alone to produce each exit from the image.
 
     Each exit is timed as a fresh incremental pass (blocks 0..k and head k) on a zero
     image, after ``warmup`` untimed passes; on CUDA the device is synchronized around
     each pass. Pre- and post-processing are not included: the runtime's latency
-    profile measures those.
+    profile measures those. ``progress(1)`` is called after every pass.
     """
     import statistics
     import time
@@ -119,5 +120,7 @@ def exit_latencies(model: MultiExitSegNet, size=(360, 480), repeat=10, warmup=2)
             sync()
             if i >= warmup:
                 times.append((time.perf_counter() - t0) * 1e3)
+            if progress is not None:
+                progress(1)
         out.append(statistics.median(times))
     return out

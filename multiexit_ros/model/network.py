@@ -26,6 +26,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .efficientnet import lite_block_layout, LiteBlock
 
 __all__ = ['ExitHead', 'ExitRun', 'MultiExitSegNet']
 
@@ -157,14 +158,19 @@ class MultiExitSegNet(nn.Module):
         blocks, heads = [], []
         cin = config.in_channels
         strides = config.block_strides()
+        layout = lite_block_layout(config.depths) if config.trunk != 'resnet' else None
         for k, (cout, stride, depth, dilation) in enumerate(zip(
                 config.channels, config.strides, config.depths, config.dilations)):
-            blocks.append(Block(cin, cout, stride, depth, dilation,
-                                stem_channels=config.stem_channels if k == 0 else None))
+            if config.trunk == 'efficientnet_lite0':
+                start, end, _, _ = layout[k]
+                blocks.append(LiteBlock(start, end, config.in_channels))
+            else:
+                blocks.append(Block(cin, cout, stride, depth, dilation,
+                                    stem_channels=config.stem_channels if k == 0 else None))
             levels = int(round(math.log2(max(config.head_context_stride / strides[k], 1))))
             levels = min(max(levels, 1), config.head_max_levels)
             last = k == config.num_exits - 1
-            heads.append(ExitHead(cout, config.head_channels, config.num_classes, levels,
+            heads.append(ExitHead(cout, config.head_widths()[k], config.num_classes, levels,
                                   context=last and config.final_context))
             cin = cout
         self.blocks = nn.ModuleList(blocks)

@@ -20,20 +20,21 @@ import time
 
 from .recording import choose_topics, Recording
 from ..errors import BagError, ConfigError, MultiExitError
+from ..progress import bar
 
 __all__ = ['replay']
 
 _LOG = logging.getLogger(__name__)
 
 
-def _first_frame_size(rec, choice, messages) -> tuple:
+def _first_frame_size(rec, choice, messages, max_pixels) -> tuple:
     """(H, W) of the first decodable camera frame, for start-up profiling."""
     from .evaluate import _decode
 
     first_error = ''
     for i, (conn, _, raw) in enumerate(rec.raw_messages([choice.camera])):
         try:
-            image, error = _decode(conn, rec.deserialize(conn, raw), messages)
+            image, error = _decode(conn, rec.deserialize(conn, raw), messages, max_pixels)
         except (BagError, AttributeError) as err:
             image, error = None, str(err)
         if image is not None:
@@ -53,13 +54,18 @@ def _profile(opts, engine, rec, choice, messages):
     cfg = opts.config
     if cfg.profile_path:
         profile = load_profile(cfg.profile_path, engine)
+        if opts.latency == 'measured':  # the profile only seeds the planner
+            return profile, (f'measured per frame on {engine.device} (the planner starts '
+                             f'from profile {cfg.profile_path})')
         return profile, (f'profile {cfg.profile_path} (measured on '
                          f'{profile.device or "unknown device"}), median per exit')
-    size = _first_frame_size(rec, choice, messages)
+    size = _first_frame_size(rec, choice, messages, cfg.max_image_pixels)
     out = (cfg.output_height, cfg.output_width) if cfg.output_height else None
     _LOG.info('measuring a latency profile on %s at %dx%d', engine.device, *size)
-    profile = measure_profile(engine, size, cfg.profile_warmup, cfg.profile_samples,
-                              out_size=out)
+    with bar((cfg.profile_warmup + cfg.profile_samples) * engine.num_exits,
+             'profiling latency', opts.progress) as progress:
+        profile = measure_profile(engine, size, cfg.profile_warmup, cfg.profile_samples,
+                                  out_size=out, progress=progress.update)
     where = 'measured per frame' if opts.latency == 'measured' else 'median per exit'
     return profile, f'measured at start-up on {engine.device} at {size[0]}x{size[1]}, {where}'
 
@@ -74,8 +80,6 @@ def replay(opts) -> dict:
         MultiExitError: Bad recording, topics, model, profile or settings (one line).
     """
     from dataclasses import replace
-
-    from tqdm import tqdm
 
     from .. import messages
     from .evaluate import _Run
@@ -113,7 +117,7 @@ def replay(opts) -> dict:
         if opts.max_frames:
             total = min(total, opts.max_frames)
         topics = [t for t in (choice.camera, choice.speed, choice.label) if t]
-        bar = tqdm(total=total, unit='frame', disable=not opts.progress, desc='replay')
+        frames_bar = bar(total, 'replay', opts.progress, unit='frame')
         t_loop = time.perf_counter()
         stopped = None
         try:
@@ -132,7 +136,7 @@ def replay(opts) -> dict:
                     if opts.max_frames and run.count >= opts.max_frames:
                         break
                     run.on_frame(conn, t_ns, raw)
-                    bar.update(1)
+                    frames_bar.update(1)
                 elif conn.topic == choice.speed:
                     run.on_speed(run.read(conn, raw), t)
                 elif conn.topic == choice.label:
@@ -144,12 +148,12 @@ def replay(opts) -> dict:
             stopped = err
             _finish_partial(run)
         except BaseException:  # noqa: B902 (clean up, then re-raise)
-            bar.close()
+            frames_bar.close()
             run.log.close()
             if run.bag is not None:
                 run.bag.abort()
             raise
-        bar.close()
+        frames_bar.close()
         loop_s = time.perf_counter() - t_loop
         if run.bag is not None:
             run.bag.close()
@@ -208,6 +212,10 @@ def _summary(opts, rec, choice, run, real, engine, profile, latency_source) -> d
         'topics': {'camera': choice.camera, 'speed': choice.speed, 'label': choice.label},
         'notes': list(choice.notes),
         'frames': run.count,
+        'speeds': {'messages': run.speed_messages,
+                   'rejected': sum(run.speed_rejects.values()),
+                   'reasons': dict(run.speed_rejects)},
+        'undecodable_messages': run.bad_messages,
         'labelled_frames': run.labelled if choice.label else None,
         'quality_reference': 'labels' if choice.label else 'final_exit',
         'streaming_query': opts.streaming_query,

@@ -19,8 +19,10 @@ policy's :class:`~multiexit_ros.replay.timing.NodeTimeline`; the network work is
 its label, or the final exit's mask), written to ``frames.jsonl`` and forgotten.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 import logging
+import math
 from pathlib import Path
 import time
 from typing import Optional
@@ -59,13 +61,13 @@ class ReplayOptions:
     streaming_query: str = 'frame'      # streaming quality at: frame (stamp) or deadline
 
 
-def _decode(conn, msg, messages) -> tuple:
+def _decode(conn, msg, messages, max_pixels) -> tuple:
     """Return (image or None, error text) for one camera message."""
     try:
         if conn.msgtype == IMAGE_TYPE:
-            image = messages.image_to_array(msg)
+            image = messages.image_to_array(msg, max_pixels)
         else:
-            image = messages.compressed_to_array(msg)
+            image = messages.compressed_to_array(msg, max_pixels)
     except ImageError as err:
         return None, f'undecodable image ({err})'
     # A view of the message buffer is read-only; the network wants an array it owns.
@@ -87,6 +89,7 @@ class _Run:
         self.n_policies = len(policies)
         self.final = engine.num_exits - 1
         cfg = policies[0][0].config
+        self.max_pixels = cfg.max_image_pixels
         self.out_size = (cfg.output_height, cfg.output_width) if cfg.output_height else None
         labels = engine.labels
         self.stats = {s.name: PolicyStats(s.name, engine.num_exits, labels.num_classes,
@@ -108,6 +111,8 @@ class _Run:
         self.count = 0
         self.labelled = 0
         self.bad_messages = 0   # undecodable speed and label messages, skipped
+        self.speed_messages = 0
+        self.speed_rejects = Counter()  # reason -> speed messages no policy was given
         self.labels_checked = 0  # the first labels are checked for foreign class ids
         from .report import FrameLog
         self.log = FrameLog(out / 'frames.jsonl')
@@ -236,14 +241,28 @@ class _Run:
                          labels.num_classes - 1, labels.ignore_index)
 
     def on_speed(self, msg, t):
+        self.speed_messages += 1
         if msg is None:
+            self._reject_speed('undecodable message', 'its bytes do not decode')
             return
         try:
             speed, stamp = self.messages.speed_from_msg(msg, self.choice.speed_type)
         except MultiExitError as err:
-            _LOG.warning('ignoring a speed message: %s', err)
+            self._reject_speed('not a speed message', str(err))
+            return
+        if not (math.isfinite(speed) and speed >= 0):  # the pipeline's rule, checked once
+            kind = 'nan' if math.isnan(speed) else 'inf' if math.isinf(speed) else 'negative'
+            self._reject_speed(kind, f'{speed!r} is not a finite, non-negative speed')
             return
         self.speeds.add(t, speed, stamp)
+
+    def _reject_speed(self, reason: str, detail: str):
+        """Count a speed message every policy would reject; warn once for the replay."""
+        self.speed_rejects[reason] += 1
+        if sum(self.speed_rejects.values()) == 1:
+            _LOG.warning('rejected a speed message on %s: %s (the last good speed is kept; '
+                         'rejected speeds are counted in the summary)', self.choice.speed,
+                         detail)
 
     def on_frame(self, conn, t_ns, raw):
         t0 = time.perf_counter()
@@ -252,7 +271,7 @@ class _Run:
         try:
             msg = self.rec.deserialize(conn, raw)
             stamp_ns = _stamp_ns(msg)
-            image, error = _decode(conn, msg, self.messages)
+            image, error = _decode(conn, msg, self.messages, self.max_pixels)
         except (BagError, AttributeError) as err:
             error = f'undecodable message ({err})'
         self.read_s += time.perf_counter() - t0

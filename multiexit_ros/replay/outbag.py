@@ -35,6 +35,25 @@ DECISION_TOPIC = '/multiexit/decision'
 _LAG_NS = 5_000_000_000  # a mask is ready well within 5 s of its frame's arrival
 
 
+def _output_typestore(recording):
+    """Return the type store that describes the copied messages in ROS 2 form.
+
+    A rosbag2 input's own store does. A ROS 1 bag's store describes ROS 1 messages:
+    its ``std_msgs/Header`` has a ``seq`` field that ROS 2 dropped. The byte-level ROS 1
+    to CDR conversion of rosbags expects the *ROS 2* definitions (it drops ``seq``
+    itself), so the bag's definitions are taken with ROS 2's Header in their place.
+    """
+    from rosbags.typesys import get_typestore, Stores
+
+    reader_store = recording._reader.typestore
+    if not recording.is_ros1:
+        return reader_store
+    header = get_typestore(Stores.ROS2_HUMBLE).fielddefs['std_msgs/msg/Header']
+    store = get_typestore(Stores.EMPTY)
+    store.register({**reader_store.fielddefs, 'std_msgs/msg/Header': header})
+    return store
+
+
 class OutputRecording:
     """Copy a recording's messages and add mask topics.
 
@@ -53,11 +72,12 @@ class OutputRecording:
         self._heap = []
         self._seq = itertools.count()
         self._copied = {}
-        reader_store = recording._reader.typestore
+        self._store = _output_typestore(recording)
+        self.skipped = 0  # input messages that could not be converted (logged)
         for conn in recording.connections:
             if conn.topic in self._copied or conn.topic.startswith('/multiexit/'):
                 continue
-            self._copied[conn.topic] = self._bag.add_raw_topic(conn, reader_store)
+            self._copied[conn.topic] = self._bag.add_raw_topic(conn, self._store)
         self._bag.add_topic(MASK_TOPIC, 'sensor_msgs/msg/Image')
         self._bag.add_topic(COLOR_TOPIC, 'sensor_msgs/msg/Image')
         self._bag.add_topic(DECISION_TOPIC, 'std_msgs/msg/String')
@@ -84,7 +104,15 @@ class OutputRecording:
         if not self._copied.get(conn.topic):
             return
         if self._rec.is_ros1:
-            raw = self._rec._reader.typestore.ros1_to_cdr(raw, conn.msgtype)
+            try:
+                raw = self._store.ros1_to_cdr(raw, conn.msgtype)
+            except Exception as err:  # noqa: B902 (rosbags raises several serde errors)
+                self.skipped += 1
+                if self.skipped == 1:
+                    _LOG.warning('output recording: not copying a %s message on %s that '
+                                 'cannot be converted to ROS 2 (%s)', conn.msgtype,
+                                 conn.topic, ' '.join(str(err).split()))
+                return
         self._push(t_ns, 'raw', conn.topic, bytes(raw))
         self._flush(t_ns - _LAG_NS)
 

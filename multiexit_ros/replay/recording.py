@@ -33,6 +33,15 @@ COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 
 
+def normalize_type(msgtype: str) -> str:
+    """Return a message type name in ROS 2 form: ``pkg/Type`` becomes ``pkg/msg/Type``.
+
+    rosbag2 recordings of Dashing and Eloquent store types without ``/msg/``.
+    """
+    parts = str(msgtype).split('/')
+    return f'{parts[0]}/msg/{parts[1]}' if len(parts) == 2 else str(msgtype)
+
+
 def _one_line(err: BaseException) -> str:
     text = ' '.join(str(err).split()) or type(err).__name__
     return text if len(text) < 200 else text[:197] + '...'
@@ -62,7 +71,11 @@ class Recording:
         if not self.path.exists():
             raise BagError(f'recording not found: {self.path}')
         if self.path.is_dir() and not (self.path / 'metadata.yaml').is_file():
-            raise BagError(f'{self.path}: not a rosbag2 folder (no metadata.yaml)')
+            files = sorted(p.name for p in self.path.iterdir() if p.suffix in ('.mcap', '.db3'))
+            hint = (f'; it holds {", ".join(files)}: pass {self.path / files[0]} instead'
+                    if files else '')
+            raise BagError(f'{self.path}: not a rosbag2 folder (no metadata.yaml){hint}')
+        self.damaged = None  # why the recording could only be read in part
         try:
             self._reader = AnyReader([self.path],
                                      default_typestore=get_typestore(Stores.ROS2_HUMBLE))
@@ -70,10 +83,41 @@ class Recording:
         except MultiExitError:
             raise
         except Exception as err:  # noqa: B902 (rosbags, sqlite3, mcap: many untyped errors)
-            raise BagError(f'{self.path}: cannot read the recording ({_one_line(err)})') from err
+            self._reader = self._salvage(err, get_typestore(Stores.ROS2_HUMBLE))
+        self._index()
+
+    def _salvage(self, err, typestore):
+        """Open a truncated rosbag2 file for what it still holds, or raise BagError."""
+        from .salvage import SalvageReader, salvage_file
+
+        refused = BagError(f'{self.path}: cannot read the recording ({_one_line(err)})')
+        target = salvage_file(self.path)
+        if target is None:
+            raise refused from err
+        reader = SalvageReader(target, typestore)
+        try:
+            reader.open()
+        except Exception:  # noqa: B902 (nothing readable: the original error says why)
+            raise refused from err
+        if not any(c.msgcount for c in reader.connections):
+            raise refused from err
+        self.damaged = (f'truncated or corrupt recording ({_one_line(err).rstrip(".")}); '
+                        f'read up to the damage: {reader.damage}')
+        _LOG.warning('%s: %s', self.path, self.damaged)
+        return reader
+
+    def _index(self):
+        """Group the reader's connections by topic, with type names in ROS 2 form."""
         self._by_topic = {}
+        self._normal = {}  # reader's connection -> the same with a normalized type name
         for conn in self._reader.connections:
-            self._by_topic.setdefault(conn.topic, []).append(conn)
+            normal = conn._replace(msgtype=normalize_type(conn.msgtype))
+            self._normal[self._key(conn)] = normal
+            self._by_topic.setdefault(conn.topic, []).append(normal)
+
+    @staticmethod
+    def _key(conn) -> tuple:
+        return id(conn.owner), conn.id, conn.topic
 
     @property
     def is_ros1(self) -> bool:
@@ -92,7 +136,7 @@ class Recording:
     @property
     def connections(self) -> list:
         """Return every connection of the reader, for copying raw messages."""
-        return list(self._reader.connections)
+        return [c for conns in self._by_topic.values() for c in conns]
 
     def describe_topics(self) -> str:
         """Return ``name (type)`` for every topic, comma separated, for error messages."""
@@ -104,18 +148,25 @@ class Recording:
         Raises:
             BagError: The recording is corrupt or truncated.
         """
-        conns = self._reader.connections if topics is None else [
-            c for t in topics for c in self._by_topic.get(t, [])]
+        wanted = None if topics is None else {
+            self._key(c) for t in topics for c in self._by_topic.get(t, [])}
+        conns = [c for c in self._reader.connections
+                 if wanted is None or self._key(c) in wanted]
+        if wanted is not None and not conns:
+            return
         it = self._reader.messages(connections=conns)
         while True:
             try:
                 item = next(it)
             except StopIteration:
+                if self.damaged:
+                    raise BagError(f'{self.path}: {self.damaged}') from None
                 return
             except Exception as err:  # noqa: B902 (a broken file fails in many ways)
                 raise BagError(f'{self.path}: corrupt or truncated recording '
                                f'({_one_line(err)})') from err
-            yield item
+            conn, t_ns, raw = item
+            yield self._normal.get(self._key(conn), conn), t_ns, raw
 
     def deserialize(self, conn, raw: bytes):
         """Deserialize one raw message of ``conn``.

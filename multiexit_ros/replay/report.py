@@ -62,6 +62,15 @@ def markdown_table(summary: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def _speed_line(speeds) -> str:
+    """Say how many speed messages there were and how many were rejected, and why."""
+    if not speeds:
+        return '- speed messages: none'
+    why = ', '.join(f'{k}: {n}' for k, n in sorted(speeds['reasons'].items()))
+    return (f'- speed messages: {speeds["messages"]}, rejected {speeds["rejected"]}'
+            + (f' ({why})' if why else ''))
+
+
 def _atomic_write(path: Path, text: str):
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text(text, encoding='utf-8')
@@ -84,6 +93,7 @@ def write_summary(out_dir, summary: dict) -> tuple:
             f'- frames: {summary["frames"]} on {summary["topics"]["camera"]}; speed from '
             f'{summary["topics"]["speed"] or "nowhere (no speed topic)"}',
             f'- latency: {summary["latency_source"]}',
+            _speed_line(summary.get('speeds')),
             f'- quality: {ref}',
             f'- model: {summary["model"]}; device {summary["device"]}', '',
             'Every frame is processed, dropped (replaced in the one-slot buffer while the '

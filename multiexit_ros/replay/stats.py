@@ -23,6 +23,8 @@ from ..train.metrics import ConfusionMatrix
 
 __all__ = ['PolicyStats', 'finite']
 
+_MAX_REASONS = 20  # distinct reasons kept per policy; the rest are counted together
+
 
 def finite(value: float) -> Optional[float]:
     """Return ``value``, or None when it is NaN (e.g. the mIoU of no pixels)."""
@@ -64,8 +66,11 @@ class PolicyStats:
         """Count one frame's outcome."""
         self.counts[outcome.status] += 1
         if outcome.status != 'processed':
-            self.reasons[outcome.reason.split(' (')[0] if outcome.status == 'rejected'
-                         else 'replaced while the network was busy'] += 1
+            reason = (outcome.reason if outcome.status == 'rejected'
+                      else 'replaced while the network was busy')
+            if reason not in self.reasons and len(self.reasons) >= _MAX_REASONS:
+                reason = 'other reasons'
+            self.reasons[reason] += 1
             return
         self.exits[outcome.exit] += 1
         self.latencies.append(outcome.latency_s)

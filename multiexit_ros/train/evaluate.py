@@ -55,6 +55,9 @@ def confusions(model, loader, num_classes: int, ignore_index: int, device,
         if cms is None:
             cms = [ConfusionMatrix(num_classes, ignore_index) for _ in logits]
         for cm, z in zip(cms, logits):
+            if z.shape[-2:] != labels.shape[-2:]:  # labels kept at their own resolution
+                z = torch.nn.functional.interpolate(z.float(), size=labels.shape[-2:],
+                                                    mode='bilinear', align_corners=False)
             cm.update(z.argmax(1), labels)
     if cms is None:
         cms = [ConfusionMatrix(num_classes, ignore_index) for _ in range(model.num_exits)]

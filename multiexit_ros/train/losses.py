@@ -18,20 +18,44 @@ import torch.nn.functional as F
 
 from .routing import RoutingStrategy
 
-__all__ = ['distillation_loss', 'exit_losses', 'segmentation_ce']
+__all__ = ['distillation_loss', 'enet_class_weights', 'exit_losses', 'segmentation_ce']
 
 
-def segmentation_ce(logits: torch.Tensor, target: torch.Tensor, ignore_index: int):
+def segmentation_ce(logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
+                    weight: torch.Tensor = None):
     """Cross-entropy averaged over labelled pixels (0 when a batch has none).
 
     Args:
         logits: (B, K, H, W).
         target: (B, H, W) int64 class ids; ``ignore_index`` marks unlabelled pixels.
         ignore_index: Label excluded from the loss.
+        weight: Optional (K,) class weights; the mean is then weighted (each pixel counts
+            as its class's weight), as ``torch.nn.CrossEntropyLoss`` does.
     """
-    total = F.cross_entropy(logits.float(), target, ignore_index=ignore_index,
+    total = F.cross_entropy(logits.float(), target, weight=weight, ignore_index=ignore_index,
                             reduction='sum')
-    return total / (target != ignore_index).sum().clamp(min=1)
+    valid = target != ignore_index
+    if weight is None:
+        return total / valid.sum().clamp(min=1)
+    return total / weight[target[valid]].sum().clamp(min=1e-12)
+
+
+def enet_class_weights(dataset, c: float = 1.02) -> torch.Tensor:
+    """Class weights ``1 / ln(c + p_k)`` (as in ENet) from the class frequencies of ``dataset``.
+
+    ``p_k`` is class k's share of the labelled pixels of every training label map (read
+    once, without augmentation). Rare classes get weights up to ``1 / ln(c)`` (about 50).
+    """
+    labels = dataset.labels
+    counts = torch.zeros(labels.num_classes, dtype=torch.float64)
+    for part in getattr(dataset, 'datasets', [dataset]):
+        for i in range(len(part)):
+            _, label = part.read(i)
+            values = torch.from_numpy(label.ravel()).long()
+            values = values[values < labels.num_classes]
+            counts += torch.bincount(values, minlength=labels.num_classes).double()
+    p = counts / counts.sum().clamp(min=1)
+    return (1.0 / torch.log(c + p)).float()
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor,
@@ -55,7 +79,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torc
 
 
 def exit_losses(logits: list, target: torch.Tensor, strategy: RoutingStrategy,
-                ignore_index: int) -> tuple:
+                ignore_index: int, weight: torch.Tensor = None) -> tuple:
     """Weighted total loss and each exit's unweighted loss.
 
     Exit ``k``'s loss is ``CE_k + distill * KL_k`` (no distillation on the last exit,
@@ -67,7 +91,7 @@ def exit_losses(logits: list, target: torch.Tensor, strategy: RoutingStrategy,
     weights = strategy.exit_weights(len(logits))
     per_exit = []
     for k, z in enumerate(logits):
-        loss = segmentation_ce(z, target, ignore_index)
+        loss = segmentation_ce(z, target, ignore_index, weight)
         if strategy.distill and k < len(logits) - 1:
             loss = loss + strategy.distill * distillation_loss(
                 z, logits[-1], target, ignore_index, strategy.temperature)
