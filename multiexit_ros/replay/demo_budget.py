@@ -26,9 +26,9 @@ demo derives them from the latency profile it measured (:func:`calibrate_budget`
 - at the top speed (``blind_distance_m = top speed x budget``): exits 0..``early`` fit;
 - the least budget (``min_budget_s``, also used when the speed is stale): exit 0 fits,
   so a known speed never forces a deadline miss;
-- the camera rate (:func:`camera_rate`): the fastest common rate whose frame period is
-  at least the top-speed budget, so the early exits keep up with the camera while the
-  deep ones may not.
+- the camera rate (:func:`camera_rate`): the fastest common rate whose frame period
+  covers the median latency of exits 0..``early``, so the early exits keep up with the
+  camera while slower, deeper exits fall behind (frames are dropped, masks get older).
 
 When a deeper exit needs no more time than the early ones (exits of nearly equal cost),
 no budget separates them; the settings then say so in ``notes``.
@@ -39,7 +39,8 @@ import logging
 
 __all__ = ['calibrate_budget', 'camera_rate', 'DemoBudget', 'RATES_HZ']
 
-RATES_HZ = (60.0, 30.0, 20.0, 15.0, 12.0, 10.0, 5.0, 2.0, 1.0)
+RATES_HZ = (60.0, 50.0, 40.0, 30.0, 25.0, 20.0, 15.0, 12.0, 10.0, 8.0, 6.0, 5.0, 4.0, 3.0,
+            2.0, 1.0)
 MAX_BUDGET_S = 10.0    # budget.max_budget_s's range
 MAX_DISTANCE_M = 100.0  # budget.blind_distance_m's range
 
@@ -55,6 +56,7 @@ class DemoBudget:
     top_speed_mps: float
     early: int                       # exits 0..early fit at the top speed
     top_budget_s: float = 0.0        # budget at the top speed
+    early_p50_s: float = 0.0         # slowest median latency of exits 0..early
     notes: list = field(default_factory=list)
 
     def describe(self) -> str:
@@ -117,9 +119,10 @@ def calibrate_budget(profile, quantile: float, arrival_delay_s: float, reserve_s
               'budget.min_budget_s': min(need[0] * grow, top, most),
               'budget.blind_distance_m': distance,
               'budget.output_reserve_s': reserve_s}
-    return DemoBudget(params, need, top_speed_mps, early, top_budget_s=top, notes=notes)
+    return DemoBudget(params, need, top_speed_mps, early, top_budget_s=top, notes=notes,
+                      early_p50_s=max(profile.quantile(k, 0.5) for k in range(early + 1)))
 
 
 def camera_rate(calib: DemoBudget) -> float:
-    """Return the fastest of :data:`RATES_HZ` whose period is at least the top-speed budget."""
-    return next((hz for hz in RATES_HZ if 1.0 / hz >= calib.top_budget_s), RATES_HZ[-1])
+    """Return the fastest of :data:`RATES_HZ` at which exits 0..early keep up (median)."""
+    return next((hz for hz in RATES_HZ if 1.0 / hz >= calib.early_p50_s), RATES_HZ[-1])
