@@ -77,6 +77,6 @@ def write_recording(path: Path, storage: str = 'mcap', images=None, labels=None,
             if i in bad:
                 msg.data = msg.data[:10]
             bag.write(camera, t_ns, msg)
-            if labels is not None:
+            if labels is not None and labels[i] is not None:  # None: frame unlabelled
                 bag.write(label, t_ns + 1000, bag.image(labels[i], 'mono8', t))
     return path

@@ -52,6 +52,10 @@ def add_pipeline_arguments(parser):
                              '(repeatable)')
     parser.add_argument('--policies', help='comma-separated subset of speed, exit0.., final '
                                            '(default all)')
+    parser.add_argument('--streaming-query', choices=('frame', 'deadline'), default='frame',
+                        help='streaming quality: score each labelled frame against the mask '
+                             'held at its stamp (frame, default) or at its deadline, stamp '
+                             '+ speed budget (deadline)')
     parser.add_argument('--no-plots', action='store_true', help='skip the PNG plots')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
@@ -103,9 +107,11 @@ def add_arguments(parser):
 def print_summary(summary: dict, out: Path):
     """Print the comparison table and where the outputs are."""
     from ..replay.report import markdown_table
+    from ..replay.streaming import streaming_table
 
     print(f'{summary["frames"]} frames from {summary["topics"]["camera"]}; latency: '
           f'{summary["latency_source"]}')
+    print(streaming_table(summary))
     print(markdown_table(summary), end='')
     timing = summary.get('timing', {})
     if timing.get('frames_per_s'):
@@ -133,6 +139,7 @@ def run(args) -> int:
         camera_topic=args.camera_topic, speed_topic=args.speed_topic,
         label_topic='' if args.no_labels else args.label_topic, latency=args.latency,
         policies=policies, write_bag=args.write_bag, max_frames=args.max_frames,
+        streaming_query=args.streaming_query,
         plots=not args.no_plots, progress=not args.no_progress))
     print_summary(summary, out)
     problems = replay_warnings(summary)

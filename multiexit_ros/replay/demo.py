@@ -22,10 +22,10 @@ moves through one generated world by the distance the speed profile covers, so t
 imagery and the speed topic agree. A folder of real frames (e.g. CamVid's ``val``, with
 labels from ``valannot``) can be used instead.
 
-:func:`demo_profile` is the demo's latency profile: a fixed *target device* on which exit
-0 takes 20 ms and every other exit takes time in proportion to its FLOPs at the
-network's input size. It is computed, not measured, so the demo's results do not depend
-on the machine or its load.
+:func:`demo_profile` is an optional fixed latency profile (``multiexit demo --profile
+demo-target``): a made-up *target device* on which exit 0 takes 20 ms and every other
+exit takes time in proportion to its FLOPs at the network's input size. By default the
+demo measures the profile on the machine it runs on instead.
 """
 
 import logging
@@ -35,13 +35,15 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ['build_drive', 'demo_profile', 'speed_profile', 'CAMERA', 'LABELS', 'SPEED']
+__all__ = ['build_drive', 'demo_profile', 'source_size', 'speed_profile', 'CAMERA',
+           'LABELS', 'SPEED']
 
 _LOG = logging.getLogger(__name__)
 
 CAMERA, LABELS, SPEED = '/camera/image_raw', '/camera/labels', '/vehicle/twist'
 TOP_SPEED_MPS = 130 / 3.6
 EXIT0_MS = 20.0          # the demo target's exit 0 latency
+ARRIVAL_DELAY_S = 0.003  # camera frames are received 3 ms after capture
 WORLD_SPEED_MPS = 20.0   # generated world: moving objects keep time at this ego speed
 _PHASES = (0.12, 0.40, 0.62, 0.90)  # fractions of the drive: stand|accelerate|cruise|brake|stand
 _IMAGE_EXT = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -82,6 +84,26 @@ def _frames_from_folder(folder: Path, labels: Path, n: int):
         yield rgb[..., ::-1].copy(), lab
 
 
+def source_size(source, size) -> tuple:
+    """(H, W) of the drive's frames: ``size`` for generated ones, else the first image's.
+
+    Raises:
+        DatasetError: The folder is missing, has no images or the first is unreadable.
+    """
+    if source is None:
+        return tuple(size)
+    import cv2
+
+    source = Path(source)
+    if not source.is_dir():
+        raise DatasetError(f'frame folder not found: {source}')
+    first = min((p for p in source.iterdir() if p.suffix.lower() in _IMAGE_EXT), default=None)
+    image = None if first is None else cv2.imread(str(first), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError(f'no readable image ({", ".join(_IMAGE_EXT)}) in {source}')
+    return image.shape[:2]
+
+
 def _frames_generated(times, size, seed: int):
     from ..data.synthetic import render_sequence
 
@@ -99,7 +121,7 @@ def _frames_generated(times, size, seed: int):
         yield current
 
 
-def build_drive(path, frames: int = 240, hz: float = 12.0, size=(360, 480), source=None,
+def build_drive(path, frames: int = 300, hz: float = 30.0, size=(360, 480), source=None,
                 labels=None, seed: int = 7) -> dict:
     """Write the demo drive recording (mcap) to ``path``.
 
@@ -124,14 +146,18 @@ def build_drive(path, frames: int = 240, hz: float = 12.0, size=(360, 480), sour
     if frames < 2 or not hz > 0:
         raise DatasetError(f'the drive needs at least 2 frames and a positive rate, got '
                            f'{frames} frames at {hz} Hz')
+    if source is not None:
+        source = Path(source)
+        if not source.is_dir():
+            raise DatasetError(f'frame folder not found: {source}')
+        # The whole speed profile over the frames there are (CamVid val has 101).
+        frames = max(2, min(frames, sum(1 for p in source.iterdir()
+                                        if p.suffix.lower() in _IMAGE_EXT)))
     times = np.arange(frames) / hz
     duration = frames / hz
     if source is None:
         images = _frames_generated(times, size, seed)
     else:
-        source = Path(source)
-        if not source.is_dir():
-            raise DatasetError(f'frame folder not found: {source}')
         images = _frames_from_folder(source, Path(labels) if labels else None, frames)
     t0 = 1_700_000_000.0  # a plausible wall-clock epoch for the stamps
     n = 0
@@ -156,7 +182,7 @@ def build_drive(path, frames: int = 240, hz: float = 12.0, size=(360, 480), sour
                 bag.write(SPEED, int(round(stamp * 1e9)), msg)
                 k += 1
             stamp = t0 + t
-            t_ns = int(round(stamp * 1e9)) + 3_000_000  # received 3 ms after capture
+            t_ns = int(round(stamp * 1e9)) + int(ARRIVAL_DELAY_S * 1e9)  # transport delay
             bag.write(CAMERA, t_ns, bag.image(rgb, 'rgb8', stamp))
             if lab is not None:
                 bag.write(LABELS, t_ns + 1000, bag.image(lab, 'mono8', stamp))
@@ -164,6 +190,7 @@ def build_drive(path, frames: int = 240, hz: float = 12.0, size=(360, 480), sour
     if n < 2:
         raise DatasetError(f'only {n} frame(s) in {source}; the drive needs at least 2')
     return {'frames': n, 'duration_s': n / hz, 'hz': hz, 'topics': [CAMERA, LABELS, SPEED],
+            'arrival_delay_s': ARRIVAL_DELAY_S,
             'source': str(source) if source else f'generated (seed {seed})'}
 
 

@@ -201,7 +201,8 @@ def _finish_partial(run):
 
 def _summary(opts, rec, choice, run, real, engine, profile, latency_source) -> dict:
     first = run.series[0][0] if run.series else None
-    policies = [run.stats[s.name].summary(run.count) for s, _ in run.policies]
+    policies = [dict(run.stats[s.name].summary(run.count), **run.streaming.summary(s.name))
+                for s, _ in run.policies]
     model = opts.config.model_path or ('preset ' + opts.preset if opts.preset else 'shipped')
     return {
         'recording': str(rec.path),
@@ -217,6 +218,7 @@ def _summary(opts, rec, choice, run, real, engine, profile, latency_source) -> d
         'undecodable_messages': run.bad_messages,
         'labelled_frames': run.labelled if choice.label else None,
         'quality_reference': 'labels' if choice.label else 'final_exit',
+        'streaming_query': opts.streaming_query,
         'latency_source': latency_source,
         'latency_mode': opts.latency,
         'profile_p50_ms': [profile.p50(k) * 1e3 for k in range(profile.num_exits)],

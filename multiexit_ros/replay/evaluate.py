@@ -58,6 +58,7 @@ class ReplayOptions:
     plots: bool = True
     progress: bool = True
     label_wait_s: float = 1.0           # how long a frame waits for its label message
+    streaming_query: str = 'frame'      # streaming quality at: frame (stamp) or deadline
 
 
 def _decode(conn, msg, messages, max_pixels) -> tuple:
@@ -94,6 +95,12 @@ class _Run:
         self.stats = {s.name: PolicyStats(s.name, engine.num_exits, labels.num_classes,
                                           labels.ignore_index) for s, _ in policies}
         self.speeds = SpeedLog()
+        from .streaming import speed_budget_at, StreamingScorer
+        self.streaming = StreamingScorer(
+            [s.name for s, _ in policies], labels.num_classes, labels.ignore_index,
+            opts.streaming_query,
+            lambda f: speed_budget_at(self.speeds, f.arrival, cfg.budget),
+            horizon_s=cfg.budget.max_budget_s + 2.0)
         self.pending = {}       # frame index -> {policy: Outcome}
         self.frames = {}        # frame index -> Frame, until decided by every policy
         self.awaiting = {}      # stamp ns -> (frame, outcomes) waiting for a label
@@ -132,6 +139,9 @@ class _Run:
     def _collector(self, name):
         def done(frame, outcome):
             self.stats[name].add(outcome, frame.stamp)
+            if outcome.status == 'processed':
+                self.streaming.add_mask(name, frame.index, frame.stamp, outcome.finish,
+                                        outcome.mask)
             if name == self.opts.bag_policy and outcome.status == 'processed':
                 if self.bag is not None:
                     self.bag.add_mask(int(outcome.finish * 1e9), frame.stamp, outcome.mask,
@@ -150,7 +160,7 @@ class _Run:
         """Every policy has decided this frame: score now or wait for its label."""
         if self.choice.label is None:
             reference = None
-            if any(o.status == 'processed' for o in outcomes.values()):
+            if frame.image is not None:  # streaming scores every frame, processed or not
                 self.engine.current = frame.index
                 reference = self.engine.mask(frame.image, self.final, self.out_size)
             self._emit(frame, outcomes, reference, labels=False)
@@ -167,11 +177,14 @@ class _Run:
                   'labelled': reference is not None if labels else None, 'policies': {}}
         if labels and reference is not None:
             self.labelled += 1
+        stream = (self.streaming.score(frame, reference, ignore=labels)
+                  if reference is not None else {})
         for name, out in outcomes.items():
             rec = out.record()
             if out.status == 'processed' and reference is not None:
                 matrix = self.stats[name].add_quality(out.mask, reference, ignore=labels)
                 rec['miou'] = finite(matrix.miou())
+            rec.update(stream.get(name, {}))
             record['policies'][name] = rec
         self.log.write(record)
 

@@ -102,5 +102,7 @@ def write_summary(out_dir, summary: dict) -> tuple:
     if summary.get('complete') is False:
         head[1:1] = ['', f'**Incomplete**: the replay stopped after {summary["frames"]} frames '
                          f'({summary.get("stopped")}).']
-    _atomic_write(md, '\n'.join(head) + markdown_table(summary))
+    from .streaming import streaming_table
+    _atomic_write(md, '\n'.join(head) + streaming_table(summary) + '\n'
+                  + markdown_table(summary))
     return js, md
