@@ -83,3 +83,11 @@ def tiny_engine():
 
     torch.manual_seed(0)
     return Engine(MultiExitSegNet(preset('tiny')))
+
+
+@pytest.fixture(scope='module')
+def ckpt(tmp_path_factory):
+    """Return an untrained tiny checkpoint written once per test module."""
+    from replay_helpers import tiny_checkpoint
+
+    return tiny_checkpoint(tmp_path_factory.mktemp('model') / 'tiny.safetensors')

@@ -24,6 +24,14 @@ HZ = 10.0
 T0 = 1000.0
 
 
+def replay_cli(rec, out, ckpt, profile, *extra) -> int:
+    """Run ``multiexit replay`` on ``rec`` quietly; returns the exit status."""
+    from multiexit_ros.cli import main
+
+    return main(['replay', str(rec), '--model', str(ckpt), '--profile', str(profile),
+                 '--out', str(out), '--no-progress', '--no-plots', *extra])
+
+
 def tiny_checkpoint(path: Path) -> Path:
     """Save an untrained tiny network as a real checkpoint."""
     import torch

@@ -32,12 +32,7 @@ from multiexit_ros.errors import ImageError
 from multiexit_ros.messages import compressed_to_array, image_to_array
 from multiexit_ros.node_logic import FrameHandler
 from node_fixtures import tiny_pipeline
-from replay_helpers import tiny_checkpoint, write_profile
-
-
-@pytest.fixture(scope='module')
-def ckpt(tmp_path_factory):
-    return tiny_checkpoint(tmp_path_factory.mktemp('model') / 'tiny.safetensors')
+from replay_helpers import write_profile
 
 
 @pytest.fixture(scope='module')

@@ -25,22 +25,12 @@ from multiexit_ros.cli import main
 from multiexit_ros.messages import IMAGE_ENCODINGS
 from multiexit_ros.replay import RecordingWriter
 from multiexit_ros.replay.recording import Recording
-from replay_helpers import frames, tiny_checkpoint, write_profile, write_recording
-
-
-@pytest.fixture(scope='module')
-def ckpt(tmp_path_factory):
-    return tiny_checkpoint(tmp_path_factory.mktemp('model') / 'tiny.safetensors')
+from replay_helpers import frames, replay_cli, write_profile, write_recording
 
 
 @pytest.fixture(scope='module')
 def profile(tmp_path_factory):
     return write_profile(tmp_path_factory.mktemp('profile') / 'p.json', [1, 2, 3, 4, 5])
-
-
-def replay(rec, out, ckpt, profile, *extra):
-    return main(['replay', str(rec), '--model', str(ckpt), '--profile', str(profile),
-                 '--out', str(out), '--no-progress', '--no-plots', *extra])
 
 
 def error_line(capsys, command='replay') -> str:
@@ -72,7 +62,7 @@ def test_truncated_recordings(tmp_path, ckpt, profile, recordings, capsys, stora
     target = tmp_path / files[0].name
     target.write_bytes(data[:int(len(data) * fraction)])
     out = tmp_path / 'out'
-    assert replay(target, out, ckpt, profile) == 1
+    assert replay_cli(target, out, ckpt, profile) == 1
     err = error_line(capsys)
     assert 'truncated or corrupt recording' in err or 'cannot read' in err or 'camera' in err
     if fraction < 0.5 and not (out / 'summary.json').exists():
@@ -91,7 +81,7 @@ def test_a_recording_with_only_a_speed_topic(tmp_path, ckpt, profile, capsys):
     with RecordingWriter(rec, 'mcap') as bag:
         bag.add_topic('/speed', 'std_msgs/msg/Float64')
         bag.write('/speed', 10 ** 9, bag.types['std_msgs/msg/Float64'](data=3.0))
-    assert replay(rec, tmp_path / 'out', ckpt, profile) == 1
+    assert replay_cli(rec, tmp_path / 'out', ckpt, profile) == 1
     err = error_line(capsys)
     assert 'no camera topic' in err and '/speed (std_msgs/msg/Float64)' in err
 
@@ -144,8 +134,8 @@ def test_every_camera_type_in_one_recording_decodes(every_camera):
                                     '/cam_mono16'])
 def test_every_camera_type_replays(tmp_path, ckpt, profile, every_camera, camera):
     extra = ['--camera-topic', camera] if camera else []
-    assert replay(every_camera, tmp_path / 'out', ckpt, profile, '--policies', 'final',
-                  *extra) == 0
+    assert replay_cli(every_camera, tmp_path / 'out', ckpt, profile, '--policies', 'final',
+                      *extra) == 0
     summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
     assert summary['policies'][0]['processed'] == 3
     if camera is None:  # the first by name, and the choice is said
@@ -219,7 +209,7 @@ def test_bad_checkpoints_are_one_line_and_exit_one(tmp_path, ckpt, profile, caps
 
 def test_out_that_cannot_be_written_names_out(tmp_path, ckpt, profile, capsys):
     rec = write_recording(tmp_path / 'bag', images=frames(2))
-    assert replay(rec, '/proc/multiexit_out', ckpt, profile) == 1
+    assert replay_cli(rec, '/proc/multiexit_out', ckpt, profile) == 1
     assert '--out /proc/multiexit_out: cannot write in /proc' in error_line(capsys)
 
 
@@ -229,7 +219,7 @@ def test_image_header_bombs_in_a_compressed_recording(tmp_path, ckpt, profile):
     good = ('jpeg', encode('.jpg'))
     rec = write_frames(tmp_path / 'drive.bag', 'ros1', [good, ('jpeg', jpeg_bomb()), good],
                        compressed=True)
-    assert replay(rec, tmp_path / 'out', ckpt, profile) == 0
+    assert replay_cli(rec, tmp_path / 'out', ckpt, profile) == 0
     records = read_frames(tmp_path / 'out')
     reason = records[1]['policies']['speed']['reason']
     assert 'max_image_megapixels' in reason and '65000x65000 (HxW)' in reason

@@ -18,14 +18,8 @@ import json
 import numpy as np
 import pytest
 
-from multiexit_ros.cli import main
 from multiexit_ros.replay.recording import Recording
-from replay_helpers import frames, tiny_checkpoint, write_profile, write_recording
-
-
-@pytest.fixture(scope='module')
-def ckpt(tmp_path_factory):
-    return tiny_checkpoint(tmp_path_factory.mktemp('model') / 'tiny.safetensors')
+from replay_helpers import frames, replay_cli, write_profile, write_recording
 
 
 @pytest.fixture(scope='module')
@@ -33,15 +27,10 @@ def profile(tmp_path_factory):
     return write_profile(tmp_path_factory.mktemp('profile') / 'p.json', [20, 40, 60, 80, 120])
 
 
-def replay(rec, out, ckpt, profile, *extra):
-    return main(['replay', str(rec), '--model', str(ckpt), '--profile', str(profile),
-                 '--out', str(out), '--no-progress', '--no-plots', *extra])
-
-
 def test_write_bag_from_a_ros1_recording_copies_every_message(tmp_path, ckpt, profile):
     images = frames(6)
     rec = write_recording(tmp_path / 'drive.bag', 'ros1', images=images, speeds=[3] * 6)
-    assert replay(rec, tmp_path / 'out', ckpt, profile, '--write-bag') == 0
+    assert replay_cli(rec, tmp_path / 'out', ckpt, profile, '--write-bag') == 0
     summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
     assert summary['format'] == 'ros1' and summary['complete']
     with Recording(tmp_path / 'out' / 'replay_bag') as out, Recording(rec) as src:
@@ -98,7 +87,7 @@ def test_old_rosbag2_type_names_are_understood(tmp_path, ckpt, profile, given):
         assert bag.topics == {'/cam/image_raw': 'sensor_msgs/msg/Image',
                               '/vehicle/speed': 'std_msgs/msg/Float32'}
     extra = ['--camera-topic', '/cam/image_raw'] if given else []
-    assert replay(rec, tmp_path / 'out', ckpt, profile, *extra) == 0
+    assert replay_cli(rec, tmp_path / 'out', ckpt, profile, *extra) == 0
     summary = json.loads((tmp_path / 'out' / 'summary.json').read_text())
     assert summary['frames'] == 5 and summary['topics']['speed'] == '/vehicle/speed'
     assert summary['policies'][0]['processed'] == 5
@@ -118,7 +107,7 @@ def test_a_truncated_recording_replays_what_can_be_read(tmp_path, ckpt, profile,
     rec = write_recording(tmp_path / 'bag', storage, images=frames(20), speeds=[4] * 20)
     truncate(rec, 0.5)
     out = tmp_path / 'out'
-    assert replay(rec, out, ckpt, profile) == 1
+    assert replay_cli(rec, out, ckpt, profile) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert 'truncated or corrupt recording' in err and 'replayed so far' in err
     summary = json.loads((out / 'summary.json').read_text())
@@ -133,7 +122,7 @@ def test_a_truncated_recording_replays_what_can_be_read(tmp_path, ckpt, profile,
 def test_a_folder_without_metadata_names_the_file_to_pass(tmp_path, ckpt, profile, capsys):
     rec = write_recording(tmp_path / 'bag', 'mcap', images=frames(2))
     (rec / 'metadata.yaml').unlink()
-    assert replay(rec, tmp_path / 'out', ckpt, profile) == 1
+    assert replay_cli(rec, tmp_path / 'out', ckpt, profile) == 1
     err = capsys.readouterr().err.strip()
     assert 'no metadata.yaml' in err and f'pass {rec / "bag.mcap"} instead' in err
-    assert replay(rec / 'bag.mcap', tmp_path / 'out', ckpt, profile) == 0
+    assert replay_cli(rec / 'bag.mcap', tmp_path / 'out', ckpt, profile) == 0

@@ -19,24 +19,13 @@ import logging
 import numpy as np
 import pytest
 
-from multiexit_ros.cli import main
 from multiexit_ros.replay import RecordingWriter
-from replay_helpers import frames, tiny_checkpoint, write_profile, write_recording
-
-
-@pytest.fixture(scope='module')
-def ckpt(tmp_path_factory):
-    return tiny_checkpoint(tmp_path_factory.mktemp('model') / 'tiny.safetensors')
+from replay_helpers import frames, replay_cli, write_profile, write_recording
 
 
 @pytest.fixture(scope='module')
 def profile(tmp_path_factory):
     return write_profile(tmp_path_factory.mktemp('profile') / 'p.json', [20, 40, 60, 80, 120])
-
-
-def replay(rec, out, ckpt, profile, *extra):
-    return main(['replay', str(rec), '--model', str(ckpt), '--profile', str(profile),
-                 '--out', str(out), '--no-progress', '--no-plots', *extra])
 
 
 def warnings(capsys) -> list:
@@ -49,7 +38,7 @@ def test_a_replay_that_rejects_every_frame_warns_and_strict_fails(tmp_path, ckpt
                                                                   capsys, strict):
     rec = write_recording(tmp_path / 'bag', images=frames(4), bad=range(4))
     out = tmp_path / 'out'
-    assert replay(rec, out, ckpt, profile, *(['--strict'] if strict else [])) == int(strict)
+    assert replay_cli(rec, out, ckpt, profile, *(['--strict'] if strict else [])) == int(strict)
     (line,) = warnings(capsys)
     assert 'no frame was processed' in line and '4 frames' in line and 'data has 10 bytes' in line
     summary = json.loads((out / 'summary.json').read_text())
@@ -62,7 +51,7 @@ def test_rejected_speeds_are_counted_and_warned_about_once(tmp_path, ckpt, profi
     rec = write_recording(tmp_path / 'bag', images=frames(6), speeds=speeds)
     out = tmp_path / 'out'
     with caplog.at_level(logging.WARNING):
-        assert replay(rec, out, ckpt, profile) == 0
+        assert replay_cli(rec, out, ckpt, profile) == 0
     logged = [r for r in caplog.records if 'speed' in r.getMessage()
               and 'reject' in r.getMessage()]
     assert len(logged) == 1  # once for the replay, not once per policy
@@ -73,14 +62,14 @@ def test_rejected_speeds_are_counted_and_warned_about_once(tmp_path, ckpt, profi
     assert 'speed messages: 6, rejected 3 (inf: 2, nan: 1)' in (out / 'summary.md').read_text()
     (line,) = warnings(capsys)
     assert '3 of 6 speed messages were rejected' in line
-    assert replay(rec, tmp_path / 'strict', ckpt, profile, '--strict') == 1
+    assert replay_cli(rec, tmp_path / 'strict', ckpt, profile, '--strict') == 1
 
 
 def test_measured_latency_with_a_profile_says_it_was_measured(tmp_path, ckpt, profile):
     rec = write_recording(tmp_path / 'bag', images=frames(3))
     out = tmp_path / 'out'
-    assert replay(rec, out, ckpt, profile, '--latency', 'measured',
-                  '--policies', 'speed') == 0
+    assert replay_cli(rec, out, ckpt, profile, '--latency', 'measured',
+                      '--policies', 'speed') == 0
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['latency_source'].startswith('measured per frame on cpu')
     assert '- latency: measured per frame' in (out / 'summary.md').read_text()
@@ -98,7 +87,7 @@ def test_the_reasons_of_image_rejections_are_kept(tmp_path, ckpt, profile):
                 msg.data = np.zeros(7, np.uint8)
             bag.write('/cam/image_raw', int((1000 + i / 10) * 1e9), msg)
     out = tmp_path / 'out'
-    assert replay(odd, out, ckpt, profile, '--policies', 'final') == 0
+    assert replay_cli(odd, out, ckpt, profile, '--policies', 'final') == 0
     reasons = json.loads((out / 'summary.json').read_text())['policies'][0]['reasons']
     assert len(reasons) == 2 and sum(reasons.values()) == 2
     assert any('unknown encoding' in r for r in reasons)
