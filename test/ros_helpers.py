@@ -79,6 +79,15 @@ def write_config(folder: Path, extra_sections: dict = None, **values) -> Path:
     return path
 
 
+def _default_sigint():
+    """Let the child act on SIGINT even when the tests run as a background job.
+
+    A shell starts background jobs with SIGINT ignored, and an ignored signal stays
+    ignored across exec: ``ros2 launch`` would then never see the Ctrl-C the tests send.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Launched:
     """A ``ros2 launch`` process with its output in a file."""
 
@@ -87,7 +96,7 @@ class Launched:
         with open(self.log, 'wb') as out:
             self.proc = subprocess.Popen(['ros2', 'launch', *map(str, args)], stdout=out,
                                          stderr=subprocess.STDOUT, cwd=cwd,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_default_sigint)
 
     def output(self) -> str:
         """Return what the launch printed so far."""
