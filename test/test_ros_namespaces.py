@@ -169,7 +169,9 @@ def test_a_model_path_y_stays_a_string(graph):
 
 
 def test_every_node_stops_cleanly_on_sigint(graph):
-    _, cameras, sim = graph
+    probe, cameras, sim = graph
+    for name, launched in (('left', cameras), ('right', cameras), ('sim', sim)):
+        roundtrip(probe, name, launched)  # up and running, also when this test runs alone
     for launched, nodes in ((cameras, 2), (sim, 1)):
         status = launched.interrupt()
         out = launched.output()
