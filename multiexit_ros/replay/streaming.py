@@ -39,6 +39,7 @@ from typing import Optional
 import numpy as np
 
 from .stats import finite
+from ..train.metrics import ConfusionMatrix
 
 __all__ = ['QUERIES', 'StreamingQuality', 'StreamingScorer', 'speed_budget_at',
            'streaming_table']
@@ -46,7 +47,7 @@ __all__ = ['QUERIES', 'StreamingQuality', 'StreamingScorer', 'speed_budget_at',
 QUERIES = ('frame', 'deadline')
 
 
-class StreamingQuality:
+class StreamingQuality(ConfusionMatrix):
     """Confusion counts of held masks against references, plus the pixels left unanswered.
 
     Args:
@@ -55,32 +56,23 @@ class StreamingQuality:
     """
 
     def __init__(self, num_classes: int, ignore_index: Optional[int] = None):
-        self.num_classes = int(num_classes)
-        self.ignore_index = ignore_index
-        self.matrix = np.zeros((self.num_classes, self.num_classes), np.int64)
+        super().__init__(num_classes, ignore_index)
         self.missed = np.zeros(self.num_classes, np.int64)  # per true class, no mask held
 
-    def _valid(self, reference: np.ndarray) -> tuple:
+    def update(self, mask: Optional[np.ndarray], reference: np.ndarray) -> 'StreamingQuality':
+        """Count one query: ``mask`` None means no mask was held (every pixel wrong)."""
+        if mask is not None:
+            return super().update(mask, reference)
         t = np.asarray(reference).reshape(-1).astype(np.int64)
         keep = (t >= 0) & (t < self.num_classes)
         if self.ignore_index is not None:
             keep &= t != self.ignore_index
-        return t, keep
-
-    def update(self, mask: Optional[np.ndarray], reference: np.ndarray) -> 'StreamingQuality':
-        """Count one query: ``mask`` None means no mask was held (every pixel wrong)."""
-        n = self.num_classes
-        t, keep = self._valid(reference)
-        if mask is None:
-            self.missed += np.bincount(t[keep], minlength=n)
-            return self
-        p = np.clip(np.asarray(mask).reshape(-1).astype(np.int64)[keep], 0, n - 1)
-        self.matrix += np.bincount(t[keep] * n + p, minlength=n * n).reshape(n, n)
+        self.missed += np.bincount(t[keep], minlength=self.num_classes)
         return self
 
     def merge(self, other: 'StreamingQuality') -> 'StreamingQuality':
         """Add another's counts."""
-        self.matrix += other.matrix
+        super().merge(other)
         self.missed += other.missed
         return self
 
@@ -91,11 +83,6 @@ class StreamingQuality:
         union = m.sum(0) + m.sum(1) + self.missed - tp
         with np.errstate(invalid='ignore', divide='ignore'):
             return np.where(union > 0, tp / union, np.nan)
-
-    def miou(self) -> float:
-        """Mean IoU over classes that occur (NaN when nothing was counted)."""
-        iou = self.iou()
-        return float(np.nanmean(iou)) if np.isfinite(iou).any() else float('nan')
 
     def pixel_accuracy(self) -> float:
         """Fraction of counted pixels answered correctly (unanswered ones are wrong)."""
