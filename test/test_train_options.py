@@ -127,3 +127,14 @@ def test_validation_scores_at_the_labels_own_resolution():
     cms = confusions(Constant(), [(x[None], labels)], 2, 255, torch.device('cpu'))
     assert cms[0].matrix.sum() == 60 * 80            # every full-resolution pixel scored
     assert np.trace(cms[0].matrix) >= 60 * 79      # all but the boundary column
+
+
+def test_labels_of_different_sizes_in_one_batch_are_one_clear_error():
+    from multiexit_ros.errors import DatasetError
+    from multiexit_ros.train.evaluate import collate_eval
+
+    image = torch.zeros(3, 8, 8)
+    same = collate_eval([(image, torch.zeros(8, 8)), (image, torch.zeros(8, 8))])
+    assert tuple(same[1].shape) == (2, 8, 8)
+    with pytest.raises(DatasetError, match=r'differ in size \(16x16 vs 8x8\).*batch size 1'):
+        collate_eval([(image, torch.zeros(8, 8)), (image, torch.zeros(16, 16))])

@@ -63,7 +63,7 @@ def run(args) -> int:
     from ..data import build_dataset, Transform
     from ..errors import ConfigError, DatasetError
     from ..model import exit_costs, exit_latencies, load_checkpoint
-    from ..train.evaluate import confusions, summarize, write_report
+    from ..train.evaluate import collate_eval, confusions, summarize, write_report
     from ..runtime.device import resolve_device
 
     for name, least in (('batch_size', 1), ('workers', 0), ('limit', 0)):
@@ -88,7 +88,8 @@ def run(args) -> int:
                            f'({meta.labels.num_classes})')
     if args.limit:
         dataset = Subset(dataset, range(min(args.limit, len(dataset))))
-    loader = DataLoader(dataset, args.batch_size, num_workers=args.workers)
+    loader = DataLoader(dataset, args.batch_size, num_workers=args.workers,
+                        collate_fn=collate_eval)
     wanted = not args.no_progress
     with bar(len(loader), 'evaluating', wanted, unit='batch') as progress:
         cms = confusions(model, loader, labels.num_classes, labels.ignore_index, device,

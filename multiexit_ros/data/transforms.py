@@ -30,16 +30,20 @@ def to_tensor(image: np.ndarray, mean, std) -> torch.Tensor:
     return x.sub_(mean).div_(std)
 
 
-def _resize(image, label, size):
-    """Resize an (image, label) pair to ``size``; a 1x1 label stands for "leave it"."""
+def _resize_image(image, size):
     h, w = size
-    if image.shape[:2] != (h, w):
-        shrink = h * w < image.shape[0] * image.shape[1]
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink
-                           else cv2.INTER_LINEAR)
-        if label.shape != (1, 1):
-            label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
-    return image, label
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h * w < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink
+                      else cv2.INTER_LINEAR)
+
+
+def _resize(image, label, size):
+    h, w = size
+    if label.shape != (h, w):
+        label = cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
+    return _resize_image(image, size), label
 
 
 @dataclass
@@ -66,7 +70,7 @@ class Transform:
         if self.size and self.resize_label:
             image, label = _resize(image, label, self.size)
         elif self.size:
-            image, _ = _resize(image, label[:1, :1], self.size)
+            image = _resize_image(image, self.size)
         if self.train:
             image, label = self._augment(image, label, rng)
         return (to_tensor(image, self.mean, self.std),

@@ -22,10 +22,26 @@ import torch
 
 from .distributed import all_reduce_sum
 from .metrics import ConfusionMatrix
+from ..errors import DatasetError
 
-__all__ = ['confusions', 'summarize', 'write_report']
+__all__ = ['collate_eval', 'confusions', 'summarize', 'write_report']
 
 log = logging.getLogger(__name__)
+
+
+def collate_eval(batch: list) -> tuple:
+    """Stack (image, label) pairs; labels kept at their own size must agree in a batch.
+
+    Raises:
+        DatasetError: Two labels of one batch differ in size (one line saying what to do).
+    """
+    sizes = sorted({'x'.join(map(str, label.shape)) for _, label in batch})
+    if len(sizes) > 1:
+        raise DatasetError(
+            f'labels of one evaluation batch differ in size ({sizes[0]} vs {sizes[1]}): '
+            f'evaluate with batch size 1, or score at the input size (data.val_full_labels '
+            f'false, evaluate --label-size input)')
+    return torch.utils.data.default_collate(batch)
 
 
 @torch.no_grad()
