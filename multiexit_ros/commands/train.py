@@ -44,7 +44,8 @@ def add_arguments(parser):
                         help="which blocks each exit's loss trains: joint (0..k), local (k), "
                              'grouped (its group), overlap (the last --window blocks)')
     parser.add_argument('--window', type=int, help='overlap window s')
-    parser.add_argument('--groups', help='explicit block groups, e.g. 0-1,2-4')
+    parser.add_argument('--groups', help='explicit block groups, e.g. 0-1,2-4, or a named '
+                        'split: late (later groups larger) or authors (earlier larger)')
     parser.add_argument('--num-groups', type=int, help='number of equal block groups')
     parser.add_argument('--include-final', action='store_true', default=None,
                         help='the final exit trains every block')

@@ -81,6 +81,7 @@ class RunConfig:
     log_every: int = 10            # progress-bar refresh period (steps)
     seed: int = 0
     stop_after: int = 0            # end this invocation after N more steps (resume later)
+    grad_cosine_every: int = 0     # log exits' gradient cosines every N steps (0 = off)
 
 
 @dataclass

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from .routing import RoutingStrategy
 
-__all__ = ['distillation_loss', 'enet_class_weights', 'exit_losses', 'segmentation_ce']
+__all__ = ['distillation_loss', 'enet_class_weights', 'exit_losses', 'per_exit_losses',
+           'segmentation_ce']
 
 
 def segmentation_ce(logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
@@ -79,16 +80,26 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torc
 
 
 def exit_losses(logits: list, target: torch.Tensor, strategy: RoutingStrategy,
-                ignore_index: int, weight: torch.Tensor = None) -> tuple:
+                ignore_index: int, weight: torch.Tensor = None, num_exits: int = 0) -> tuple:
     """Weighted total loss and each exit's unweighted loss.
 
     Exit ``k``'s loss is ``CE_k + distill * KL_k`` (no distillation on the last exit,
-    whose KL with itself is 0); the total is ``sum_k weight_k * loss_k``.
+    whose KL with itself is 0); the total is ``sum_k weight_k * loss_k``. ``logits`` may
+    stop before the network's last exit when the later exits' weights are 0 (see
+    :meth:`RoutingStrategy.trained_exits`); ``num_exits`` is then the network's count.
 
     Returns:
-        (total loss tensor, detached (N,) tensor of per-exit losses).
+        (total loss tensor, detached tensor of per-exit losses, one per given exit).
     """
-    weights = strategy.exit_weights(len(logits))
+    weights = strategy.exit_weights(num_exits or len(logits))[:len(logits)]
+    per_exit = per_exit_losses(logits, target, strategy, ignore_index, weight)
+    total = sum(w * loss for w, loss in zip(weights, per_exit))
+    return total, torch.stack([loss.detach() for loss in per_exit])
+
+
+def per_exit_losses(logits: list, target: torch.Tensor, strategy: RoutingStrategy,
+                    ignore_index: int, weight: torch.Tensor = None) -> list:
+    """Each exit's loss ``CE_k + distill * KL_k`` (with its graph), unweighted."""
     per_exit = []
     for k, z in enumerate(logits):
         loss = segmentation_ce(z, target, ignore_index, weight)
@@ -96,5 +107,4 @@ def exit_losses(logits: list, target: torch.Tensor, strategy: RoutingStrategy,
             loss = loss + strategy.distill * distillation_loss(
                 z, logits[-1], target, ignore_index, strategy.temperature)
         per_exit.append(loss)
-    total = sum(w * loss for w, loss in zip(weights, per_exit))
-    return total, torch.stack([loss.detach() for loss in per_exit])
+    return per_exit

@@ -129,16 +129,23 @@ class RoutedNet(nn.Module):
         self.mode = mode
         self.starts = strategy.starts(net.num_exits)
         self.plan = stream_plan(self.starts)
+        self.trained = strategy.trained_exits(net.num_exits)
 
     def forward(self, x) -> list:
-        """Logits of every exit at the input resolution, with routed gradients."""
+        """Logits at the input resolution, with routed gradients.
+
+        Without gradients: every exit (the network's own forward). With gradients: the
+        exits up to the last one whose loss weight is above 0 (later blocks would
+        receive no gradient, so they do not run).
+        """
         if not torch.is_grad_enabled():
             return self.net(x)
         size = x.shape[-2:]
         prev = x.detach()     # f_(b-1) without history: the input of a stream starting at b
         streams = {}          # start -> f_(b-1) carrying that stream's history
         logits = []
-        for b, (block, head) in enumerate(zip(self.net.blocks, self.net.heads)):
+        pairs = list(zip(self.net.blocks, self.net.heads))[:self.trained]
+        for b, (block, head) in enumerate(pairs):
             outs = self._block(b, block, prev, streams)
             logits.append(head(outs[self.starts[b]], size))
             prev = outs[self.starts[b]].detach()

@@ -22,7 +22,10 @@ reaches (:meth:`RoutingStrategy.starts`):
 - ``joint``: blocks ``0..k`` (the conventional multi-exit loss);
 - ``local``: block ``k`` only;
 - ``grouped``: consecutive blocks in disjoint groups; exit ``k`` reaches the blocks of
-  its group up to ``k``;
+  its group up to ``k``. Groups are explicit (``[[0, 1], [2, 3, 4]]`` or ``'0-1,2-4'``),
+  or ``num_groups`` near-equal groups, the later ones larger (``groups: late``, the
+  default) or the earlier ones larger (``groups: authors``, the split of the authors'
+  public code: 5 blocks as ``[0, 1, 2], [3, 4]``);
 - ``overlap`` with window ``s``: blocks ``max(0, k-s+1)..k``;
 - ``include_final``: the final exit reaches every block, whatever the strategy.
 
@@ -36,13 +39,21 @@ import math
 
 from ..errors import ConfigError
 
-__all__ = ['NAMES', 'RoutingStrategy']
+__all__ = ['GROUPINGS', 'NAMES', 'RoutingStrategy']
 
 NAMES = ('joint', 'local', 'grouped', 'overlap')
+# Named splits into num_groups near-equal groups: which groups get the extra blocks.
+GROUPINGS = ('late', 'authors')
 
 
 def _parse_groups(value) -> tuple:
-    """Turn ``[[0, 1], [2, 3, 4]]`` or ``'0-1,2-4'`` into a tuple of tuples."""
+    """Turn ``[[0, 1], [2, 3, 4]]`` or ``'0-1,2-4'`` into a tuple of tuples.
+
+    A named split (:data:`GROUPINGS`) stays a string; :meth:`RoutingStrategy.group_list`
+    resolves it once the number of blocks is known.
+    """
+    if isinstance(value, str) and value.strip() in GROUPINGS:
+        return value.strip()
     if isinstance(value, str):
         out = []
         for part in filter(None, (p.strip() for p in value.split(','))):
@@ -63,7 +74,7 @@ class RoutingStrategy:
     """A named loss-routing strategy with its loss options."""
 
     name: str = 'joint'          # joint | local | grouped | overlap
-    groups: tuple = ()           # grouped: explicit consecutive groups of block indices
+    groups: tuple = ()           # grouped: explicit groups of block indices, or late|authors
     num_groups: int = 2          # grouped, when groups is empty: this many near-equal groups
     window: int = 2              # overlap: how many blocks (s) each exit's loss reaches
     include_final: bool = False  # the final exit also trains every block
@@ -73,6 +84,8 @@ class RoutingStrategy:
 
     def __post_init__(self):
         object.__setattr__(self, 'groups', _parse_groups(self.groups))
+        if isinstance(self.groups, str) and self.name != 'grouped':
+            raise ConfigError(f'routing groups {self.groups!r} need the grouped strategy')
         object.__setattr__(self, 'weights', tuple(float(w) for w in self.weights))
         if self.name not in NAMES:
             raise ConfigError(f'unknown routing strategy {self.name!r}; choose one of {NAMES}')
@@ -89,7 +102,7 @@ class RoutingStrategy:
 
     def group_list(self, num_exits: int) -> tuple:
         """Blocks of each group (grouped strategy), validated against ``num_exits``."""
-        if self.groups:
+        if self.groups and not isinstance(self.groups, str):
             flat = [b for g in self.groups for b in g]
             if flat != list(range(num_exits)) or not all(self.groups):
                 raise ConfigError(
@@ -100,6 +113,8 @@ class RoutingStrategy:
             raise ConfigError(f'routing: {self.num_groups} groups for only {num_exits} blocks')
         base, extra = divmod(num_exits, self.num_groups)
         sizes = [base] * (self.num_groups - extra) + [base + 1] * extra  # later ones larger
+        if self.groups == 'authors':
+            sizes.reverse()
         out, start = [], 0
         for size in sizes:
             out.append(tuple(range(start, start + size)))
@@ -134,16 +149,31 @@ class RoutingStrategy:
             raise ConfigError(f'routing: {len(self.weights)} weights for {num_exits} exits')
         return list(self.weights)
 
+    def trained_exits(self, num_exits: int) -> int:
+        """How many exits training runs: up to the last one with a weight above 0.
+
+        With weights ``[1, 0, 0, 0, 0]`` only block 0 and head 0 are trained (and run):
+        the "exit 0 alone" ceiling of what any routing can give that exit.
+        """
+        weights = self.exit_weights(num_exits)
+        return max(k for k, w in enumerate(weights) if w > 0) + 1
+
     def validate(self, num_exits: int) -> 'RoutingStrategy':
         """Check that the strategy fits a network of ``num_exits`` exits; returns self."""
         self.starts(num_exits)
-        self.exit_weights(num_exits)
+        weights = self.exit_weights(num_exits)
+        if not any(w > 0 for w in weights):
+            raise ConfigError('routing weights are all 0: no exit would be trained')
+        if self.distill and weights[-1] == 0:
+            raise ConfigError('routing: self-distillation needs the final exit trained '
+                              '(its weight is 0)')
         return self
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (stored in checkpoints)."""
         d = asdict(self)
-        d['groups'] = [list(g) for g in self.groups]
+        d['groups'] = (self.groups if isinstance(self.groups, str)
+                       else [list(g) for g in self.groups])
         d['weights'] = list(self.weights)
         return d
 

@@ -17,7 +17,8 @@ Files in ``run.out``: ``last.safetensors`` (the model in the package's checkpoin
 format, with the training strategy and per-exit validation metrics), ``best.safetensors``
 (best final-exit mIoU so far), ``train_state.pt`` (optimizer, scaler, step, epoch,
 position in the epoch, RNG state: what resuming needs), ``config.yaml`` and
-``metrics.jsonl`` (one line per validation).
+``metrics.jsonl`` (one line per validation) and, with ``run.grad_cosine_every``,
+``grad_cosine.jsonl`` (the exits' gradient cosines per block, :mod:`.gradcos`).
 """
 
 from dataclasses import replace
@@ -34,6 +35,7 @@ import yaml
 from .config import TrainConfig
 from .distributed import ResumableSampler, setup, ShardSampler, teardown
 from .evaluate import collate_eval, confusions, summarize
+from .gradcos import gradient_cosines
 from .losses import enet_class_weights, exit_losses
 from .routed import RoutedNet
 from ..data import build_dataset, Transform
@@ -167,6 +169,7 @@ def _train(config, device, dist_info, resume, progress) -> dict:
         from tqdm import tqdm
         bar = tqdm(total=config.optim.steps, initial=step, desc='train', dynamic_ncols=True)
     ignore, metrics = labels.ignore_index, (history[-1] if history else {})
+    every_cos = config.run.grad_cosine_every
     last = config.optim.steps
     if config.run.stop_after:
         last = min(last, step + config.run.stop_after)
@@ -187,9 +190,12 @@ def _train(config, device, dist_info, resume, progress) -> dict:
                 group['lr'] = _lr(config, step)
             images = images.to(device, non_blocking=True).contiguous(memory_format=fmt)
             target = target.to(device, non_blocking=True)
+            if every_cos and step == 0 and dist_info.main:
+                _log_cosines(out, net, images, target, config, ignore, weight, step)
             with torch.autocast(device.type, enabled=amp):
                 logits = model(images)
-            loss, per_exit = exit_losses(logits, target, config.routing, ignore, weight)
+            loss, per_exit = exit_losses(logits, target, config.routing, ignore, weight,
+                                         net.num_exits)
             if not torch.isfinite(loss):
                 raise ConfigError(f'loss is {loss.item()} at step {step}: the training '
                                   f'diverged (try a lower optim.lr)')
@@ -206,6 +212,8 @@ def _train(config, device, dist_info, resume, progress) -> dict:
                 if step % config.run.log_every == 0 or step == config.optim.steps:
                     bar.set_postfix_str('loss ' + ' '.join(f'{v:.3f}' for v in per_exit.tolist())
                                         + f' lr {_lr(config, step - 1):.2g}')
+            if every_cos and dist_info.main and (step % every_cos == 0 or step == last):
+                _log_cosines(out, net, images, target, config, ignore, weight, step)
             if step % config.run.val_every == 0 or step == last:
                 metrics = _validate(net, val_set, config, device, dist_info, step)
                 history.append(metrics)
@@ -220,6 +228,16 @@ def _train(config, device, dist_info, resume, progress) -> dict:
     if bar is not None:
         bar.close()
     return metrics
+
+
+def _log_cosines(out, net, images, target, config, ignore, weight, step):
+    """Append the gradient cosines on this batch to ``grad_cosine.jsonl``."""
+    record = gradient_cosines(net, images, target, config.routing, ignore, weight)
+    record['step'] = step
+    with open(out / 'grad_cosine.jsonl', 'a', encoding='utf-8') as f:
+        f.write(json.dumps(record) + '\n')
+    log.info('step %d: gradient cosine own vs later exits per block %s', step,
+             ' '.join('-' if c is None else f'{c:+.2f}' for c in record['own_vs_later']))
 
 
 def _resume_state(out, net, optimizer) -> dict:
