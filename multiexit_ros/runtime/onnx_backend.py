@@ -51,8 +51,9 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, MultiExitError
 
-__all__ = ['ExportError', 'MANIFEST', 'OPSET', 'OrtBackend', 'OrtNetwork', 'cache_root',
-           'export_onnx', 'require_onnxruntime', 'verify_export']
+__all__ = ['ExportError', 'MANIFEST', 'OPSET', 'OrtBackend', 'OrtModule', 'OrtNetwork',
+           'cache_root', 'check_inputs', 'export_onnx', 'read_manifest', 'require_onnxruntime',
+           'verify_export']
 
 _log = logging.getLogger(__name__)
 
@@ -165,9 +166,9 @@ def export_onnx(model, out_dir, input_size: Sequence[int], *, mean, std, labels,
     out.mkdir(parents=True, exist_ok=True)
     net = copy.deepcopy(model).float().cpu().eval()
     h, w = (int(v) for v in input_size)
-    x = torch.zeros(1, net.config.in_channels, h, w)
     graphs = []
     with torch.inference_mode(False), torch.no_grad():
+        x = torch.zeros(1, net.config.in_channels, h, w)
         for k, (block, head) in enumerate(zip(net.blocks, net.heads)):
             feature = block(x)
             head_graph = _HeadGraph(head, feature.shape[-2:]).eval()
@@ -396,7 +397,7 @@ class OrtBackend:
         self.num_exits = model.num_exits
 
     def network(self, input_size) -> OrtNetwork:
-        """The :class:`OrtNetwork` for ``input_size``, exported (and checked) if needed."""
+        """Return the :class:`OrtNetwork` for ``input_size``, exported and checked if needed."""
         input_size = tuple(int(v) for v in input_size)
         net = self._nets.get(input_size)
         if net is None:
@@ -431,7 +432,7 @@ class OrtBackend:
 
 
 def check_inputs(input_size, count: int = 4, images=None, mean=None, std=None) -> list:
-    """Normalized (1, 3, H, W) inputs to compare an export with: ``images`` or generated scenes."""
+    """Return normalized (1, 3, H, W) inputs to check an export on (``images`` or scenes)."""
     from ..data.synthetic import render_scene
     from ..model.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 
@@ -491,3 +492,37 @@ def verify_export(model, folder, inputs: list, threads: int = 1,
                               f'pixels (need {min_agreement:.1%}), max |logit diff| '
                               f'{row["max_abs_diff"]:.3g}')
     return rows
+
+
+class OrtModule:
+    """A :class:`OrtBackend` that stands in for the network in evaluation code.
+
+    Calling it returns every exit's logits at the input size, like the model's
+    ``forward``; ``forward_exit`` and ``parameters`` are what latency timing uses.
+    """
+
+    def __init__(self, model, threads: int, labels, mean, std, identity=None):
+        self._model = model
+        self._backend = OrtBackend(model, threads, 'cpu', labels, mean, std, identity)
+        self.config = model.config
+        self.num_exits = model.num_exits
+
+    def eval(self) -> 'OrtModule':
+        """Return self (always in inference mode)."""
+        return self
+
+    def parameters(self):
+        """Return the weights of the wrapped model (for their dtype and device)."""
+        return self._model.parameters()
+
+    def __call__(self, images: torch.Tensor) -> list:
+        """Logits of every exit for a batch of normalized images, at the input size."""
+        per_image = []
+        for x in images.float().cpu():
+            run = self._backend.begin(x[None])
+            per_image.append([self._backend.advance(run, k) for k in range(self.num_exits)])
+        return [torch.cat(z, 0) for z in zip(*per_image)]
+
+    def forward_exit(self, x: torch.Tensor, exit_index: int, size=None) -> torch.Tensor:
+        """Logits of one exit (the blocks it needs and its head)."""
+        return self._backend.advance(self._backend.begin(x.float().cpu()), exit_index, size)
