@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -102,7 +101,9 @@ def ort_exit(folder, threads):
 
 def compiled_exit(model, size, log):
     """Return run(x, k) over one torch.compile'd module per exit (compile time logged)."""
+
     class Exit(nn.Module):
+
         def __init__(self, k):
             super().__init__()
             self.k = k
@@ -210,7 +211,7 @@ def main(argv=None) -> int:
             print(f'{size} threads {t} done', flush=True)
     if not args.compile:
         notes.append('torch.compile not timed in this run (pass --compile): the issue '
-                      'measured 1-6 min of compilation per exit on this machine')
+                     'measured 1-6 min of compilation per exit on this machine')
     lines = [f'# Network per exit and backend on the CPU ({args.model.split("/")[-1]})', '',
              'Network = blocks 0..k + head k, logits at the head resolution, one image, '
              f'fresh pass per exit; median of {args.rounds} interleaved rounds on {words}. '

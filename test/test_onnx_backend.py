@@ -18,8 +18,8 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip('onnxruntime', reason="the onnx extra is not installed (pip install -e "
-                                          "'.[onnx]' or make venv-onnx)")
+pytest.importorskip('onnxruntime', reason='the onnx extra is not installed (make venv-onnx, '
+                                          'or pip install onnxruntime==1.32.0 onnx)')
 
 import torch  # noqa: E402
 
