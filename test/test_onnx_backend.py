@@ -18,8 +18,11 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip('onnxruntime', reason='the onnx extra is not installed (make venv-onnx, '
-                                          'or pip install onnxruntime==1.32.0 onnx)')
+pytest.importorskip('onnxruntime', reason='the onnx extra is not installed (pip install '
+                                          "-e '.[onnx]' -c requirements/constraints.txt)")
+
+pytest.importorskip('onnx', reason='the onnx extra is not installed (pip install -e '
+                                   "'.[onnx]' -c requirements/constraints.txt)")
 
 import torch  # noqa: E402
 

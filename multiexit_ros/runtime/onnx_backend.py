@@ -61,7 +61,7 @@ MANIFEST = 'manifest.json'
 FORMAT = 'multiexit_ros/onnx'
 VERSION = 1
 OPSET = 17
-INSTALL = "pip install -e '.[onnx]' (or make venv-onnx)"
+INSTALL = "pip install -e '.[onnx]' -c requirements/constraints.txt"
 MIN_AGREEMENT = 0.999
 
 
@@ -162,6 +162,9 @@ def export_onnx(model, out_dir, input_size: Sequence[int], *, mean, std, labels,
     Raises:
         ExportError: PyTorch cannot export a graph.
     """
+    import importlib.util
+    if importlib.util.find_spec('onnx') is None:  # torch.onnx writes through it
+        raise ConfigError(f'ONNX export needs the onnx package of the onnx extra: {INSTALL}')
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = copy.deepcopy(model).float().cpu().eval()
@@ -350,6 +353,8 @@ class OrtNetwork:
         binding = session.io_binding()
         index = self.device.index or 0
         if isinstance(feature, torch.Tensor):
+            # ONNX Runtime reads on its own stream: torch's writes must be done first.
+            torch.cuda.current_stream(self.device).synchronize()
             binding.bind_input('features', 'cuda', index, np.float32, list(feature.shape),
                                feature.data_ptr())
         else:
@@ -360,6 +365,7 @@ class OrtNetwork:
             binding.bind_output('out', 'cuda', index, np.float32, list(out.shape),
                                 out.data_ptr())
         session.run_with_iobinding(binding)
+        binding.synchronize_outputs()  # before torch reads the logits
         return out if out is not None else binding.get_outputs()[0]
 
 
