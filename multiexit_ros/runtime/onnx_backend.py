@@ -409,7 +409,7 @@ class OrtBackend:
         if net is None:
             folder = cache_root() / 'onnx' / _model_key(self._model, input_size, OPSET)
             if not (folder / MANIFEST).is_file():
-                _log.info('exporting the model to ONNX for %dx%d into %s', *input_size,
+                _log.debug('exporting the model to ONNX for %dx%d into %s', *input_size,
                           folder)
                 folder.parent.mkdir(parents=True, exist_ok=True)
                 tmp = Path(tempfile.mkdtemp(prefix='.export_', dir=folder.parent))
