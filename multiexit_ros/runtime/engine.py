@@ -122,8 +122,9 @@ class Engine:
         self.threads = threads
         if threads:
             torch.set_num_threads(threads)
-        if self.backend == 'onnxruntime' and (precision != 'fp32' or cuda_graphs):
-            _log.info('onnxruntime backend: fp32 graphs, no CUDA graphs')
+        if self.backend == 'onnxruntime':  # fp32 NCHW graphs; ONNX Runtime picks layouts
+            if cuda and (precision != 'fp32' or cuda_graphs):
+                _log.info('onnxruntime backend: fp32 graphs, no CUDA graphs')
             precision, cuda_graphs, channels_last = 'fp32', False, False
         if not cuda and precision != 'fp32':
             _log.info('running on the CPU: precision %s replaced by fp32', precision)

@@ -410,7 +410,7 @@ class OrtBackend:
             folder = cache_root() / 'onnx' / _model_key(self._model, input_size, OPSET)
             if not (folder / MANIFEST).is_file():
                 _log.debug('exporting the model to ONNX for %dx%d into %s', *input_size,
-                          folder)
+                           folder)
                 folder.parent.mkdir(parents=True, exist_ok=True)
                 tmp = Path(tempfile.mkdtemp(prefix='.export_', dir=folder.parent))
                 try:
