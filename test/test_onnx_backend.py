@@ -181,3 +181,11 @@ def test_export_of_a_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
     assert main(['export', str(tmp_path / 'none.safetensors'), '--out',
                  str(tmp_path / 'o')]) == 1
     one_line_error(capsys)
+
+
+def test_an_unwritable_cache_is_a_one_line_error(ckpt, tmp_path, monkeypatch):
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a folder', encoding='utf-8')
+    monkeypatch.setenv('MULTIEXIT_CACHE_DIR', str(blocker))
+    with pytest.raises(ConfigError, match='cannot write the ONNX cache'):
+        Engine.from_checkpoint(ckpt, backend='onnxruntime', input_size=(64, 96))

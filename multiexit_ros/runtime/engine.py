@@ -152,6 +152,8 @@ class Engine:
             from .onnx_backend import OrtBackend
             self._net = OrtBackend(model, threads, self._device, self.labels, mean, std,
                                    self.model_id)
+            if input_size is not None:  # export (or load) now: errors before any frame
+                self._net.network(input_size)
         self.in_channels = model.config.in_channels
         shape = (1, len(mean), 1, 1)
         std = torch.tensor(std, dtype=torch.float32)

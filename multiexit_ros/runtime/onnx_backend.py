@@ -411,8 +411,13 @@ class OrtBackend:
             if not (folder / MANIFEST).is_file():
                 _log.debug('exporting the model to ONNX for %dx%d into %s', *input_size,
                            folder)
-                folder.parent.mkdir(parents=True, exist_ok=True)
-                tmp = Path(tempfile.mkdtemp(prefix='.export_', dir=folder.parent))
+                try:
+                    folder.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = Path(tempfile.mkdtemp(prefix='.export_', dir=folder.parent))
+                except OSError as err:
+                    raise ConfigError(f'cannot write the ONNX cache {folder.parent} '
+                                      f'({err.strerror or err}); set MULTIEXIT_CACHE_DIR to '
+                                      'a writable folder') from None
                 try:
                     export_onnx(self._model, tmp, input_size, **self._meta)
                     verify_export(self._model, tmp, check_inputs(input_size, 1),
