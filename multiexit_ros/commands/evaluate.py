@@ -17,7 +17,7 @@ Writes metrics.json, metrics.md and accuracy_vs_latency.png to --out (when given
 prints a per-exit table.
 """
 
-from .common import check_output_folder, parse_size
+from .common import add_engine_arguments, apply_threads, check_output_folder, parse_size
 from ..progress import bar
 
 
@@ -46,6 +46,7 @@ def add_arguments(parser):
     parser.add_argument('--latency-repeat', type=int, default=5,
                         help='timed passes per exit (0: skip the latency)')
     parser.add_argument('--workers', type=int, default=0, help='data-loading processes')
+    add_engine_arguments(parser)
 
 
 def _counted(iterable, update):
@@ -65,6 +66,7 @@ def run(args) -> int:
     from ..model import exit_costs, exit_latencies, load_checkpoint
     from ..train.evaluate import collate_eval, confusions, summarize, write_report
     from ..runtime.device import resolve_device
+    from ..runtime.engine import resolve_backend
 
     for name, least in (('batch_size', 1), ('workers', 0), ('limit', 0)):
         if getattr(args, name) < least:
@@ -73,8 +75,15 @@ def run(args) -> int:
     if args.out:
         check_output_folder(args.out)
     device = resolve_device(args.device)
+    apply_threads(args.threads)
     path = args.model or default_model_path()
     model, meta = load_checkpoint(path, device)
+    net = model
+    if resolve_backend(args.backend, device) == 'onnxruntime':
+        from ..runtime.onnx_backend import OrtModule
+        if device.type != 'cpu':
+            raise ConfigError('evaluate --backend onnxruntime runs on the CPU only')
+        net = OrtModule(model, args.threads, meta.labels, meta.mean, meta.std)
     size = parse_size(args.size) if args.size else meta.input_size
     gen_size = size or (360, 480)
     dataset = build_dataset(args.dataset, args.data, args.split,
@@ -92,20 +101,22 @@ def run(args) -> int:
                         collate_fn=collate_eval)
     wanted = not args.no_progress
     with bar(len(loader), 'evaluating', wanted, unit='batch') as progress:
-        cms = confusions(model, loader, labels.num_classes, labels.ignore_index, device,
+        cms = confusions(net, loader, labels.num_classes, labels.ignore_index, device,
                          progress=lambda it: _counted(it, progress.update))
     timing_size = size or tuple(dataset[0][1].shape)
     latency = None
     if args.latency_repeat > 0:
         with bar(model.num_exits * (args.latency_repeat + 2), 'timing exits',
                  wanted) as progress:
-            latency = exit_latencies(model, timing_size, repeat=args.latency_repeat,
+            latency = exit_latencies(net, timing_size, repeat=args.latency_repeat,
                                      progress=progress.update)
     flops = [c.flops / 1e9 for c in exit_costs(model, timing_size)]
     with torch.no_grad():
         result = summarize(cms, list(labels.classes), latency, flops)
     result = {'model': str(path), 'dataset': args.dataset, 'split': args.split,
               'images': len(dataset), 'size': list(timing_size), 'device': str(device),
+              'backend': 'onnxruntime' if net is not model else 'torch',
+              'threads': args.threads,
               **result}
     print(f'{path} on {args.dataset}/{args.split} ({len(dataset)} images, '
           f'{timing_size[0]}x{timing_size[1]}, {device})')

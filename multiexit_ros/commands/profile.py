@@ -21,7 +21,7 @@ the node or the replay as ``profile_path`` so that they need not measure at star
 import json
 import sys
 
-from .common import check_output_file, parse_size
+from .common import add_engine_arguments, apply_threads, check_output_file, parse_size
 from ..progress import bar
 
 
@@ -47,6 +47,7 @@ def add_arguments(parser):
     parser.add_argument('--no-channels-last', action='store_true',
                         help='keep the NCHW layout (slower on the CPU and the GPU)')
     parser.add_argument('--cuda-graphs', action='store_true', help='one CUDA graph per exit')
+    add_engine_arguments(parser)
     parser.add_argument('--warmup', type=int, default=10, help='untimed passes per exit')
     parser.add_argument('--samples', type=int, default=50, help='timed passes per exit')
     parser.add_argument('-o', '--output', default='latency_profile.json',
@@ -67,6 +68,7 @@ def run(args) -> int:
 
     size = parse_size(args.size)
     check_output_file(args.output, '--output')
+    apply_threads(args.threads)
     device = args.device
     if device is None:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -75,7 +77,8 @@ def run(args) -> int:
                   '--device cuda on the target machine', file=sys.stderr, flush=True)
     options = {'device': device, 'precision': args.precision,
                'channels_last': not args.no_channels_last, 'cuda_graphs': args.cuda_graphs,
-               'allow_cpu_fallback': args.allow_cpu_fallback}
+               'allow_cpu_fallback': args.allow_cpu_fallback, 'backend': args.backend,
+               'threads': args.threads}
     if args.input_size:
         options['input_size'] = parse_size(args.input_size)
     if args.preset:
@@ -94,11 +97,13 @@ def run(args) -> int:
     rows = profile.summary()
     if args.json:
         print(json.dumps({'path': str(path), 'device': engine.device,
-                          'precision': engine.precision, 'exits': rows}, indent=2))
+                          'precision': engine.precision, 'backend': engine.backend,
+                          'threads': engine.threads, 'exits': rows}, indent=2))
         return 0
     in_size = engine.input_size_for(size)
     print(f'latency profile: {profile.model.get("name")} on {engine.device} '
-          f'({engine.precision}{", CUDA graphs" if engine.cuda_graphs else ""}), image '
+          f'({engine.backend}, {engine.threads or "default"} threads, {engine.precision}'
+          f'{", CUDA graphs" if engine.cuda_graphs else ""}), image '
           f'{size[0]}x{size[1]}, network input {in_size[0]}x{in_size[1]}')
     print(f'{"exit":>4} {"n":>5} {"p50 ms":>8} {"p95 ms":>8} {"p99 ms":>8}')
     for r in rows:

@@ -23,7 +23,7 @@ nothing else::
 
 from .budget import (blind_distance_budget, frame_budget, speed_budget, SpeedReading,
                      SpeedTracker, table_budget)
-from .config import BudgetConfig, param_specs, ParamSpec, PipelineConfig
+from .config import BudgetConfig, EngineConfig, param_specs, ParamSpec, PipelineConfig
 from .engine import Engine, EngineRun, InferResult
 from .pipeline import FrameResult, load_or_measure_profile, PerceptionPipeline
 from .planner import choose_exit, Decision, Plan, Planner
@@ -31,6 +31,7 @@ from .profile import LatencyProfile, measure_profile
 
 __all__ = [
     'BudgetConfig',
+    'EngineConfig',
     'Decision',
     'Engine',
     'EngineRun',

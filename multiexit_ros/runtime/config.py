@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 from ..errors import ConfigError
 
-__all__ = ['BudgetConfig', 'ParamSpec', 'PipelineConfig', 'param_specs']
+__all__ = ['BudgetConfig', 'EngineConfig', 'ParamSpec', 'PipelineConfig', 'param_specs']
 
 
 def _f(default, description, *, range=None, choices=None, factory=None):  # noqa: A002
@@ -73,6 +73,21 @@ class BudgetConfig:
         if any(b <= a for a, b in zip(speeds, speeds[1:])):
             raise ConfigError(f'budget.table_speeds_mps must be strictly increasing, got '
                               f'{speeds}')
+
+
+@dataclass
+class EngineConfig:
+    """How the network is executed: which runtime, how many CPU threads."""
+
+    backend: str = _f('auto', 'network runtime: torch, onnxruntime (the model exported to '
+                              'ONNX on first use, cached) or auto (onnxruntime on the CPU '
+                              'when installed, else torch)',
+                      choices=('auto', 'torch', 'onnxruntime'))
+    threads: int = _f(1, 'intra-op CPU threads of torch and ONNX Runtime; 0: the library '
+                         'default (one per core)', range=(0, 1024))
+
+    def __post_init__(self):
+        _check_fields(self, 'engine.')
 
 
 @dataclass
@@ -125,10 +140,14 @@ class PipelineConfig:
                                        'not update the profile')
     budget: BudgetConfig = field(default_factory=BudgetConfig,
                                  metadata={'description': 'speed to budget'})
+    engine: EngineConfig = field(default_factory=EngineConfig,
+                                 metadata={'description': 'network runtime and threads'})
 
     def __post_init__(self):
         if isinstance(self.budget, dict):
             self.budget = BudgetConfig(**self.budget)
+        if isinstance(self.engine, dict):
+            self.engine = EngineConfig(**self.engine)
         _check_fields(self, '')
 
     @classmethod
@@ -156,7 +175,8 @@ class PipelineConfig:
                 target = target.setdefault(p, {})
             target[leaf] = _coerce(specs[name], value)
         budget = BudgetConfig(**nested.pop('budget', {}))
-        return cls(budget=budget, **nested)
+        engine = EngineConfig(**nested.pop('engine', {}))
+        return cls(budget=budget, engine=engine, **nested)
 
     @classmethod
     def from_yaml(cls, path) -> 'PipelineConfig':

@@ -27,6 +27,12 @@ neighbour would be cheaper, but the deeper heads sit at stride 16 to 32, so the 
 would be made of 16x16 to 32x32 blocks; bilinear logits give smooth boundaries, are
 what the network was trained with (losses on bilinearly upsampled logits), and on a
 GPU cost a fraction of a millisecond.
+
+Backends: the blocks and heads run in PyTorch (``torch``) or in ONNX Runtime
+(``onnxruntime``, :mod:`.onnx_backend`: the model is exported on first use, checked
+against PyTorch and cached); pre- and post-processing stay in PyTorch either way.
+``auto`` picks ONNX Runtime on the CPU when it is installed (the faster one there,
+bench/results/backends_cpu.md) and PyTorch otherwise.
 """
 
 from dataclasses import dataclass
@@ -46,7 +52,9 @@ from ..labels import LabelSet
 from ..model import MultiExitSegNet
 from ..model.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ['Engine', 'EngineRun', 'InferResult']
+__all__ = ['BACKENDS', 'Engine', 'EngineRun', 'InferResult', 'resolve_backend']
+
+BACKENDS = ('auto', 'torch', 'onnxruntime')
 
 _log = logging.getLogger(__name__)
 
@@ -88,9 +96,13 @@ class Engine:
         labels: Class names and palette; None guesses from the class count.
         model_id: Model identity recorded in latency profiles.
         allow_cpu_fallback: Use the CPU when CUDA is requested but missing.
+        backend: ``torch``, ``onnxruntime`` or ``auto`` (:func:`resolve_backend`).
+        threads: Intra-op CPU threads of torch (process-wide) and ONNX Runtime; 0 leaves
+            the libraries' defaults.
 
     Raises:
-        ConfigError: Bad device, precision or input size.
+        ConfigError: Bad device, precision, input size, backend or thread count, or the
+            onnxruntime backend without ONNX Runtime installed.
     """
 
     def __init__(self, model: MultiExitSegNet, device: str = 'cpu', precision: str = 'fp32',
@@ -98,12 +110,22 @@ class Engine:
                  input_size: Optional[Sequence[int]] = None,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  labels: Optional[LabelSet] = None, model_id: Optional[dict] = None,
-                 allow_cpu_fallback: bool = False):
+                 allow_cpu_fallback: bool = False, backend: str = 'torch', threads: int = 0):
         if precision not in PRECISIONS:
             raise ConfigError(f'precision must be one of {sorted(PRECISIONS)}, got '
                               f'{precision!r}')
         self._device = resolve_device(device, allow_cpu_fallback)
         cuda = self._device.type == 'cuda'
+        self.backend = resolve_backend(backend, self._device)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ConfigError(f'threads must be an integer >= 0, got {threads!r}')
+        self.threads = threads
+        if threads:
+            torch.set_num_threads(threads)
+        if self.backend == 'onnxruntime':  # fp32 NCHW graphs; ONNX Runtime picks layouts
+            if cuda and (precision != 'fp32' or cuda_graphs):
+                _log.info('onnxruntime backend: fp32 graphs, no CUDA graphs')
+            precision, cuda_graphs, channels_last = 'fp32', False, False
         if not cuda and precision != 'fp32':
             _log.info('running on the CPU: precision %s replaced by fp32', precision)
             precision = 'fp32'
@@ -125,6 +147,13 @@ class Engine:
         for p in model.parameters():
             p.requires_grad_(False)
         self.model = model
+        self._net = model  # what runs the blocks and heads: begin() / advance()
+        if self.backend == 'onnxruntime':
+            from .onnx_backend import OrtBackend
+            self._net = OrtBackend(model, threads, self._device, self.labels, mean, std,
+                                   self.model_id)
+            if input_size is not None:  # export (or load) now: errors before any frame
+                self._net.network(input_size)
         self.in_channels = model.config.in_channels
         shape = (1, len(mean), 1, 1)
         std = torch.tensor(std, dtype=torch.float32)
@@ -169,7 +198,8 @@ class Engine:
                               f'{size[0]}x{size[1]})')
         kwargs = {'device': config.device, 'precision': config.precision,
                   'channels_last': config.channels_last, 'cuda_graphs': config.cuda_graphs,
-                  'allow_cpu_fallback': config.allow_cpu_fallback}
+                  'allow_cpu_fallback': config.allow_cpu_fallback,
+                  'backend': config.engine.backend, 'threads': config.engine.threads}
         if size[0]:
             kwargs['input_size'] = size
         return cls.from_checkpoint(config.model_path or default_model_path(), **kwargs)
@@ -209,8 +239,8 @@ class Engine:
     def _compute(self, image: torch.Tensor, exit_index: int, in_size: tuple,
                  out_size: tuple) -> torch.Tensor:
         """Image tensor (H, W, C) uint8 to an (h, w) uint8 mask of one exit, on the device."""
-        run = self.model.begin(self._preprocess(image, in_size))
-        return self._mask(self.model.advance(run, exit_index, out_size))
+        run = self._net.begin(self._preprocess(image, in_size))
+        return self._mask(self._net.advance(run, exit_index, out_size))
 
     @staticmethod
     def _mask(logits: torch.Tensor) -> torch.Tensor:
@@ -266,7 +296,7 @@ class Engine:
             img = as_image(image, self.in_channels)
             in_size, out = self._sizes(img, out_size)
             x = torch.from_numpy(img).to(self._device)
-            return EngineRun(self.model.begin(self._preprocess(x, in_size)), out)
+            return EngineRun(self._net.begin(self._preprocess(x, in_size)), out)
 
     def advance(self, run: EngineRun, exit_index: int) -> np.ndarray:
         """Produce exit ``exit_index``'s (H, W) uint8 mask, continuing ``run``.
@@ -277,7 +307,7 @@ class Engine:
         self._check_exit(exit_index)
         with self._lock, torch.inference_mode():
             try:
-                logits = self.model.advance(run.net_run, exit_index, run.out_size)
+                logits = self._net.advance(run.net_run, exit_index, run.out_size)
             except ValueError as err:
                 raise ConfigError(str(err)) from err
             return self._mask(logits).cpu().numpy()
@@ -289,3 +319,22 @@ class Engine:
         for _ in range(passes):
             for k in range(self.num_exits):
                 self.infer(image, k, out_size)
+
+
+def resolve_backend(name: str, device: torch.device) -> str:
+    """Return the backend ``name`` stands for on ``device``.
+
+    ``auto`` is ``onnxruntime`` on the CPU when ONNX Runtime is installed, else
+    ``torch`` (on CUDA too: the ONNX Runtime CUDA path is written but was not measured).
+
+    Raises:
+        ConfigError: An unknown name.
+    """
+    if name not in BACKENDS:
+        raise ConfigError(f'engine backend must be one of {list(BACKENDS)}, got {name!r}')
+    if name != 'auto':
+        return name
+    if torch.device(device).type != 'cpu':
+        return 'torch'
+    import importlib.util
+    return 'onnxruntime' if importlib.util.find_spec('onnxruntime') else 'torch'
