@@ -251,41 +251,42 @@ class UpsampleArgmax:
                                np.minimum(lead[:, 2], lead[:, 3]))
             cand = worst <= tol if cand is None else cand & (worst <= tol)
         count = cand.sum(axis=0)
-        ranks = np.arange(k)[:, None]
-        first = cand.argmax(axis=0)
-        flat = out.reshape(-1)
-        for lo, hi in ((1, 2), (3, k)):
-            g = np.flatnonzero((count >= lo) & (count <= hi))
-            if len(g) == 0:
-                continue
-            if hi == 2:
-                last = k - 1 - cand[::-1, g].argmax(axis=0)
-                order = np.stack([first[g], last], axis=1)  # equal when one candidate
+        # Blocks by decreasing candidate count: those that still need candidate t are
+        # then a prefix, and every step below works on views.
+        by = np.argsort(-count, kind='stable')
+        count, rr, cc, pix = count[by], rr[by], cc[by], pix[:, by]
+        m = int(count[0])
+        # Candidate classes of each block in increasing order, padded with the first.
+        block, klass = np.nonzero(cand[:, by].T)  # by block, then by class
+        starts = np.cumsum(count) - count
+        order = np.empty((len(rr), m), np.intp)
+        order[block, np.arange(len(block)) - starts[block]] = klass
+        pad = np.arange(m)[None, :] >= count[:, None]
+        order[pad] = np.broadcast_to(order[:, :1], pad.shape)[pad]
+        r0, r1 = plan.row_w0[rr][:, :, None], plan.row_w1[rr][:, :, None]  # (n, R, 1)
+        q0, q1 = plan.col_w0[cc][:, None, :], plan.col_w1[cc][:, None, :]  # (n, 1, C)
+        first = flat_x[order[:, 0] * hw + pix]                              # (4, n)
+        best = pick = None
+        for t in range(1, m):
+            live = int(np.count_nonzero(count > t))  # a prefix of the blocks
+            # Corner differences of candidate t and the first candidate: (4, live).
+            d = flat_x[order[:live, t] * hw + pix[:, :live]] - first[:, :live]
+            v = ((d[0, :, None, None] * q0[:live] + d[1, :, None, None] * q1[:live])
+                 * r0[:live]
+                 + (d[2, :, None, None] * q0[:live] + d[3, :, None, None] * q1[:live])
+                 * r1[:live])                                          # (live, R, C)
+            if best is None:
+                pick = np.zeros((len(rr),) + v.shape[1:], np.uint8)
+                pick[:live] = v > 0  # strictly: the lower class keeps a tie
+                best = np.maximum(v, 0) if m > 2 else None
             else:
-                # Candidate classes in increasing order, padded with the first one.
-                m = int(count[g].max())
-                order = np.argsort(~cand[:, g].T, axis=1, kind='stable')[:, :m]
-                pad = np.arange(m)[None, :] >= count[g][:, None]
-                order = np.where(pad, order[:, :1], order)
-            r0, r1 = plan.row_w0[rr[g]][:, :, None], plan.row_w1[rr[g]][:, :, None]  # (n, R, 1)
-            q0, q1 = plan.col_w0[cc[g]][:, None, :], plan.col_w1[cc[g]][:, None, :]  # (n, 1, C)
-            pg = pix[:, g]
-            base = order[:, 0] * x.shape[1]
-            best = pick = None
-            for t in range(1, order.shape[1]):
-                # Corner differences of candidate t and the first candidate: (4, n).
-                d = x.reshape(-1)[order[:, t] * x.shape[1] + pg] - x.reshape(-1)[base + pg]
-                v = ((d[0, :, None, None] * q0 + d[1, :, None, None] * q1) * r0
-                     + (d[2, :, None, None] * q0 + d[3, :, None, None] * q1) * r1)
-                if best is None:
-                    best, pick = np.maximum(v, 0), (v > 0).astype(np.intp)
-                else:
-                    higher = v > best  # strictly: the lower class keeps ties
-                    pick[higher] = t
-                    np.maximum(best, v, out=best)
-            if order.shape[1] == 2:
-                result = np.where(pick > 0, order[:, 1, None, None], order[:, 0, None, None])
-            else:
-                result = np.take_along_axis(order, pick.reshape(len(g), -1), 1)
-            index = plan.row_base[rr[g]][:, :, None] + plan.col_index[cc[g]][:, None, :]
-            flat[index.reshape(-1)] = result.reshape(-1)
+                higher = v > best[:live]
+                pick[:live][higher] = t
+                np.maximum(best[:live], v, out=best[:live])
+        if pick is None:
+            result = np.broadcast_to(order[:, :1, None].astype(np.uint8),
+                                     (len(rr), plan.row_index.shape[1], plan.col_index.shape[1]))
+        else:
+            result = np.take_along_axis(order.astype(np.uint8), pick.reshape(len(rr), -1), 1)
+        index = plan.row_base[rr][:, :, None] + plan.col_index[cc][:, None, :]
+        out.reshape(-1)[index.reshape(-1)] = result.reshape(-1)
