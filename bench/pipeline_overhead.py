@@ -76,7 +76,7 @@ def _set_threads(n):
 
 
 def _camera_image(path, size):
-    """A uint8 RGB camera frame of ``size``: ``path`` resized, else a generated scene."""
+    """Return a uint8 RGB camera frame of ``size``: ``path`` resized, else a scene."""
     import cv2
 
     if path:
@@ -137,7 +137,7 @@ def _timed(fn, cuda=False):
 
 
 def _resize_only(engine, img, in_size):
-    """The resize step of the engine's CPU preprocessing alone (None: no resize)."""
+    """Return the resize step of the engine's CPU preprocessing alone (None: none)."""
     if tuple(img.shape[:2]) == tuple(in_size):
         return None
     if engine.resize_uint8:
@@ -154,7 +154,7 @@ def _resize_only(engine, img, in_size):
     return resize
 
 
-def _reference_stages(engine, img, k, in_size, out_size, times):
+def _reference_stages(engine, img, logits, in_size, out_size, times):
     """Time the reference path stage by stage (what the pipeline ran before)."""
     def float_resize():
         x = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).float()
@@ -171,7 +171,6 @@ def _reference_stages(engine, img, k, in_size, out_size, times):
     times['ref_float_resize'].append(t)
     t, x = _timed(lambda: normalize(x))
     times['ref_normalize'].append(t)
-    logits = engine.network(x, k)
     t, up = _timed(lambda: F.interpolate(logits, size=out_size, mode='bilinear',
                                          align_corners=False))
     times['ref_upsample'].append(t)
@@ -210,7 +209,8 @@ def measure(args, sizes, threads, graphs):
                 img, in_size, nets, resize = cases[size]
                 row = times[key] if i >= args.warmup else \
                     {name: [] for name in times[key]}  # warm-up: discarded
-                row['network'].append(_timed(nets[k], cuda)[0])
+                tn, logits = _timed(nets[k], cuda)
+                row['network'].append(tn)
                 t0 = time.perf_counter()
                 result = pipes[k].process(img, stamp=float(i), now=float(i))
                 row['pipeline'].append(time.perf_counter() - t0)
@@ -220,12 +220,13 @@ def measure(args, sizes, threads, graphs):
                 if cuda:
                     continue
                 row['resize'].append(_timed(resize)[0] if resize else 0.0)
-                tp, xp = _timed(lambda: engine._preprocess_cpu(img, in_size, reuse=True))
-                row['preprocess'].append(tp)
-                logits = engine.network(xp, k)  # (timed above, as 'network')
+                row['preprocess'].append(_timed(
+                    lambda: engine._preprocess_cpu(img, in_size, reuse=True))[0])
+                # The network's logits above come from the same input values (the
+                # reference preprocessing and the engine's are equal), reused here.
                 row['postprocess'].append(_timed(
                     lambda: engine._postprocess(logits, size))[0])
-                _reference_stages(engine, img, k, in_size, size, row)
+                _reference_stages(engine, img, logits, in_size, size, row)
     rows = []
     for (t, size, k), row in times.items():
         net50, pipe50 = statistics.median(row['network']), statistics.median(row['pipeline'])
@@ -279,8 +280,8 @@ def _markdown(results, args):
         f'`{results["model"]}`'
     lines = [f'# Pipeline overhead per exit: {model}, {args.device}', '',
              f'Machine: {results["machine"]}', '', f'Date: {results["date"]}', '',
-             'Network: `Engine.network`, the normalized input on the device to one exit\'s '
-             'logits at the head\'s own resolution (no upsampling). Pipeline: '
+             "Network: `Engine.network`, the normalized input on the device to one exit's "
+             "logits at the head's own resolution (no upsampling). Pipeline: "
              '`PerceptionPipeline.process` (fixed exit), the uint8 camera image on the host '
              'to the uint8 mask at the camera size. Every exit, camera size and thread '
              f'count interleaved in one run; {args.samples} samples each after '
@@ -377,8 +378,8 @@ def main():
         [torch.get_num_threads()]
     modes = [False, True] if args.cuda_graphs and cuda else [False]
     results = {'benchmark': 'pipeline_overhead', 'preset': args.preset,
-               'model': '' if args.preset else str(args.model or 'models/' +
-                                                    default_model_path().name),
+               'model': '' if args.preset else
+               str(args.model or 'models/' + default_model_path().name),
                'image': args.image or 'generated scene (seed 0)',
                'sizes': [list(s) for s in sizes], 'threads': threads,
                'samples': args.samples, 'warmup': args.warmup, 'machine': machine_info(),

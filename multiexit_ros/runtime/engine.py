@@ -47,11 +47,11 @@ import torch.nn.functional as F
 
 from .device import (as_image, checkpoint_identity, default_labels, model_identity,
                      PRECISIONS, resolve_device)
+from .postprocess import reference_mask, UpsampleArgmax
 from ..errors import ConfigError
 from ..labels import LabelSet
 from ..model import MultiExitSegNet
 from ..model.checkpoint import IMAGENET_MEAN, IMAGENET_STD
-from .postprocess import reference_mask, UpsampleArgmax
 
 __all__ = ['Engine', 'EngineRun', 'InferResult']
 
@@ -283,8 +283,12 @@ class Engine:
         return x
 
     def network(self, x: torch.Tensor, exit_index: int) -> torch.Tensor:
-        """The bare network: normalized input (1, C, h, w) to one exit's logits at the
-        head's own resolution (no upsampling)."""
+        """Run the bare network: normalized input (1, C, h, w) to one exit's logits.
+
+        The logits are at the head's own resolution (no upsampling). This is the
+        network stage of :meth:`infer` on the CPU, and what benchmarks time as the
+        network.
+        """
         return self.model.forward_exit(x, exit_index, False)
 
     def _postprocess(self, logits: torch.Tensor, out_size: tuple) -> np.ndarray:

@@ -193,8 +193,10 @@ class UpsampleArgmax:
 
     @staticmethod
     def _classes(x: np.ndarray, tol) -> tuple:
-        """Per source pixel: its winning class, and the same with _FILL where it does
-        not lead every other class by ``tol``."""
+        """Return per source pixel its winning class, and the same with _FILL.
+
+        _FILL replaces the class where it does not lead every other class by ``tol``.
+        """
         best = x[0].copy()
         cls = np.zeros(best.shape, np.uint8)
         for c in range(1, len(x)):
@@ -229,7 +231,7 @@ class UpsampleArgmax:
     @staticmethod
     def _evaluate(x, cls, plan, rr, cc, tol, out):
         """Evaluate the pixels of the row run x column run blocks ``(rr, cc)``."""
-        k, w = len(x), len(plan.col_next)
+        w = len(plan.col_next)
         i, j = plan.row_cell[rr], plan.col_cell[cc]
         i1, j1 = plan.row_next[i], plan.col_next[j]
         pix = np.stack([i * w + j, i * w + j1, i1 * w + j, i1 * w + j1])  # (4, n)
@@ -238,7 +240,6 @@ class UpsampleArgmax:
         # leads it by more than tol at all four corners (then at every pixel too).
         winners = cls[pix].astype(np.intp)                                 # (4, n)
         flat_x, hw = x.reshape(-1), x.shape[1]
-        n = len(rr)
         # Dominators tried: the first corner's winner and the first winner that
         # differs from it (cells with more winners keep a few extra candidates).
         w0 = winners[0]
