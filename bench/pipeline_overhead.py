@@ -92,6 +92,8 @@ def _camera_image(path, size):
 def _engine(args, graphs):
     kwargs = {'device': args.device, 'precision': args.precision,
               'channels_last': not args.no_channels_last, 'cuda_graphs': graphs}
+    if args.resize_uint8:
+        kwargs['resize_uint8'] = True  # the engine's option (masks may differ slightly)
     if args.backend:
         if 'backend' not in inspect.signature(Engine).parameters:
             raise SystemExit('--backend: this Engine has no backend option')
@@ -372,6 +374,8 @@ def main():
     parser.add_argument('--backend', default='',
                         help='network backend passed to the Engine (when it has one)')
     parser.add_argument('--no-channels-last', action='store_true')
+    parser.add_argument('--resize-uint8', action='store_true',
+                        help="the engine's resize_uint8 option (CPU)")
     parser.add_argument('--cuda-graphs', action='store_true',
                         help='also measure with CUDA graphs (both modes in one run)')
     parser.add_argument('--clock', default='wall', choices=['wall', 'cpu'],
