@@ -95,19 +95,27 @@ def exit_costs(model: MultiExitSegNet, size=(360, 480)) -> list:
 
 @torch.no_grad()
 def exit_latencies(model: MultiExitSegNet, size=(360, 480), repeat=10, warmup=2,
-                   progress=None) -> list:
+                   progress=None, channels_last: bool = True) -> list:
     """Median wall time (ms) of the network alone to produce each exit from the image.
 
-    Each exit is timed as a fresh incremental pass (blocks 0..k and head k) on a zero
-    image, after ``warmup`` untimed passes; on CUDA the device is synchronized around
-    each pass. Pre- and post-processing are not included: the runtime's latency
-    profile measures those. ``progress(1)`` is called after every pass.
+    Each exit is timed as a fresh incremental pass (blocks 0..k and head k, logits at
+    the head's own resolution, as ``Engine.network``) on a zero image, after ``warmup``
+    untimed passes; on CUDA the device is synchronized around each pass. The input and
+    the weights are channels-last by default, the memory format the engine runs in (a
+    copy of the model is converted; ``model`` is left as it is). Pre- and
+    post-processing are not included: the runtime's latency profile measures those.
+    ``progress(1)`` is called after every pass.
     """
+    import copy
     import statistics
     import time
 
     param = next(model.parameters())
+    memory = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.zeros(1, model.config.in_channels, *size, dtype=param.dtype, device=param.device)
+    x = x.contiguous(memory_format=memory)
+    if channels_last:
+        model = copy.deepcopy(model).to(memory_format=memory)
     sync = torch.cuda.synchronize if param.device.type == 'cuda' else (lambda: None)
     model.eval()
     out = []
@@ -116,7 +124,7 @@ def exit_latencies(model: MultiExitSegNet, size=(360, 480), repeat=10, warmup=2,
         for i in range(warmup + repeat):
             sync()
             t0 = time.perf_counter()
-            model.forward_exit(x, k)
+            model.forward_exit(x, k, False)
             sync()
             if i >= warmup:
                 times.append((time.perf_counter() - t0) * 1e3)

@@ -26,11 +26,17 @@ the output size and only then reduced by argmax. Upsampling class ids with neare
 neighbour would be cheaper, but the deeper heads sit at stride 16 to 32, so the mask
 would be made of 16x16 to 32x32 blocks; bilinear logits give smooth boundaries, are
 what the network was trained with (losses on bilinearly upsampled logits), and on a
-GPU cost a fraction of a millisecond.
+GPU cost a fraction of a millisecond. On the CPU the upsampling and the argmax are fused
+(:mod:`.postprocess`): full-resolution float logits are never built, and the mask is
+the same (to float rounding at exact ties). On the CPU the uint8 image is normalized
+through a per-channel lookup table, into buffers reused from frame to frame, with the
+same values as the reference arithmetic; with ``resize_uint8`` a camera image of another
+size than the network input is resized as uint8 first (cheaper, slightly different
+input, an option: see ``bench/postprocess_agreement.py``).
 
 Backends: the blocks and heads run in PyTorch (``torch``) or in ONNX Runtime
 (``onnxruntime``, :mod:`.onnx_backend`: the model is exported on first use, checked
-against PyTorch and cached); pre- and post-processing stay in PyTorch either way.
+against PyTorch and cached); pre- and post-processing are the same either way.
 ``auto`` picks ONNX Runtime on the CPU when it is installed (the faster one there,
 bench/results/backends_cpu.md) and PyTorch otherwise.
 """
@@ -47,6 +53,7 @@ import torch.nn.functional as F
 
 from .device import (as_image, checkpoint_identity, default_labels, model_identity,
                      PRECISIONS, resolve_device)
+from .postprocess import reference_mask, UpsampleArgmax
 from ..errors import ConfigError
 from ..labels import LabelSet
 from ..model import MultiExitSegNet
@@ -99,6 +106,13 @@ class Engine:
         backend: ``torch``, ``onnxruntime`` or ``auto`` (:func:`resolve_backend`).
         threads: Intra-op CPU threads of torch (process-wide) and ONNX Runtime; 0 leaves
             the libraries' defaults.
+        fused_upsample: On the CPU, upsample and reduce the logits with the fused
+            :class:`~.postprocess.UpsampleArgmax` (False: ``F.interpolate`` then argmax,
+            the reference, with full-resolution float logits).
+        resize_uint8: On the CPU, resize a camera image of another size than the
+            network input as uint8 (OpenCV) before normalizing; cheaper, but the input
+            differs from the float resize by up to half a grey level, so masks may
+            differ slightly (measured in ``bench/postprocess_agreement.py``).
 
     Raises:
         ConfigError: Bad device, precision, input size, backend or thread count, or the
@@ -110,7 +124,8 @@ class Engine:
                  input_size: Optional[Sequence[int]] = None,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  labels: Optional[LabelSet] = None, model_id: Optional[dict] = None,
-                 allow_cpu_fallback: bool = False, backend: str = 'torch', threads: int = 0):
+                 allow_cpu_fallback: bool = False, backend: str = 'torch', threads: int = 0,
+                 fused_upsample: bool = True, resize_uint8: bool = False):
         if precision not in PRECISIONS:
             raise ConfigError(f'precision must be one of {sorted(PRECISIONS)}, got '
                               f'{precision!r}')
@@ -162,6 +177,11 @@ class Engine:
         self._bias = (-torch.tensor(mean, dtype=torch.float32) / std).reshape(shape).to(
             self._device)
         self._lock = threading.Lock()
+        self.fused_upsample = bool(fused_upsample and not cuda)
+        self.resize_uint8 = bool(resize_uint8 and not cuda)
+        self._upsample = UpsampleArgmax()
+        self._buffers: dict = {}  # CPU preprocessing buffers, by role and shape
+        self._lut = self._normalization_table() if not cuda else None
         self._cuda = None
         if cuda:
             from .cuda import CudaPath
@@ -236,6 +256,77 @@ class Engine:
         memory = torch.channels_last if self.channels_last else torch.contiguous_format
         return x.to(self.dtype, memory_format=memory)
 
+    def _normalization_table(self) -> Optional[np.ndarray]:
+        """(1, 256, C) float32: every uint8 value normalized by the reference arithmetic.
+
+        None when OpenCV (its table lookup) is missing; the torch path is used then.
+        """
+        try:
+            import cv2  # noqa: F401
+        except ImportError:
+            return None
+        values = torch.arange(256, dtype=torch.float32).reshape(1, 1, 1, 256)
+        table = torch.addcmul(self._bias, values.expand(1, len(self._bias[0]), 1, 256),
+                              self._scale)  # the same operation as _preprocess
+        return table[0, :, 0, :].T.contiguous().numpy()[None]
+
+    def _buffer(self, role: str, shape: tuple) -> np.ndarray:
+        buf = self._buffers.get(role)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[role] = np.empty(shape, np.float32)
+        return buf
+
+    def _preprocess_cpu(self, img: np.ndarray, in_size: tuple,
+                        reuse: bool = False) -> torch.Tensor:
+        """:meth:`_preprocess` on the CPU, faster, with the same values.
+
+        With ``reuse`` the result lives in a buffer that the next call with ``reuse``
+        overwrites (:meth:`infer` runs the network on it at once; :meth:`begin`, whose
+        run outlives the call, does not reuse).
+        """
+        c = img.shape[2]
+        if self._lut is None or c != self.in_channels or c != self._lut.shape[2]:
+            return self._preprocess(torch.from_numpy(img), in_size)
+        import cv2
+
+        if tuple(img.shape[:2]) != in_size and not self.resize_uint8:
+            # Float resize as the reference (F.interpolate), into reused buffers.
+            raw = self._buffer('raw', img.shape) if reuse else np.empty(img.shape, np.float32)
+            small = self._buffer('small', (*in_size, c)) if reuse else \
+                np.empty((*in_size, c), np.float32)
+            raw_t = torch.from_numpy(raw)
+            raw_t.copy_(torch.from_numpy(img))
+            small_t = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0)
+            torch._C._nn.upsample_bilinear2d(raw_t.permute(2, 0, 1).unsqueeze(0), in_size,
+                                             False, None, None, out=small_t)
+            torch.addcmul(self._bias, small_t, self._scale, out=small_t)
+            x = small_t
+        else:
+            if tuple(img.shape[:2]) != in_size:
+                img = cv2.resize(img, (in_size[1], in_size[0]),
+                                 interpolation=cv2.INTER_LINEAR)
+            out = self._buffer('input', (*in_size, c)) if reuse else None
+            x = torch.from_numpy(cv2.LUT(img, self._lut, dst=out).reshape(*in_size, c))
+            x = x.permute(2, 0, 1).unsqueeze(0)  # (1, C, h, w), channels-last strides
+        if not self.channels_last:
+            x = x.contiguous()
+        return x
+
+    def network(self, x: torch.Tensor, exit_index: int) -> torch.Tensor:
+        """Run the bare network: normalized input (1, C, h, w) to one exit's logits.
+
+        The logits are at the head's own resolution (no upsampling). This is the
+        network stage of :meth:`infer` on the CPU, and what benchmarks time as the
+        network.
+        """
+        return self._net.advance(self._net.begin(x), exit_index, False)
+
+    def _postprocess(self, logits: torch.Tensor, out_size: tuple) -> np.ndarray:
+        """Head-resolution logits (1, K, h, w) on the CPU to a fresh (H, W) uint8 mask."""
+        if self.fused_upsample:
+            return self._upsample(logits, out_size)
+        return reference_mask(logits, out_size).numpy()
+
     def _compute(self, image: torch.Tensor, exit_index: int, in_size: tuple,
                  out_size: tuple) -> torch.Tensor:
         """Image tensor (H, W, C) uint8 to an (h, w) uint8 mask of one exit, on the device."""
@@ -283,7 +374,8 @@ class Engine:
                 # own clock around that span would count launch and wake-up jitter).
                 return InferResult(mask, time.perf_counter() - t0 - timing.host_s
                                    + timing.event_s)
-            mask = self._compute(torch.from_numpy(img), exit_index, in_size, out).numpy()
+            x = self._preprocess_cpu(img, in_size, reuse=True)
+            mask = self._postprocess(self.network(x, exit_index), out)
             return InferResult(mask, time.perf_counter() - t0)
 
     def begin(self, image: np.ndarray, out_size: Optional[Sequence[int]] = None) -> EngineRun:
@@ -295,6 +387,8 @@ class Engine:
         with self._lock, torch.inference_mode():
             img = as_image(image, self.in_channels)
             in_size, out = self._sizes(img, out_size)
+            if self._cuda is None:
+                return EngineRun(self._net.begin(self._preprocess_cpu(img, in_size)), out)
             x = torch.from_numpy(img).to(self._device)
             return EngineRun(self._net.begin(self._preprocess(x, in_size)), out)
 
@@ -306,10 +400,14 @@ class Engine:
         """
         self._check_exit(exit_index)
         with self._lock, torch.inference_mode():
+            cpu = self._cuda is None
             try:
-                logits = self._net.advance(run.net_run, exit_index, run.out_size)
+                logits = self._net.advance(run.net_run, exit_index,
+                                           False if cpu else run.out_size)
             except ValueError as err:
                 raise ConfigError(str(err)) from err
+            if cpu:
+                return self._postprocess(logits, run.out_size)
             return self._mask(logits).cpu().numpy()
 
     def warmup(self, image_size: Sequence[int], passes: int = 2,
