@@ -114,7 +114,7 @@ def exit_latencies(model: MultiExitSegNet, size=(360, 480), repeat=10, warmup=2,
     memory = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.zeros(1, model.config.in_channels, *size, dtype=param.dtype, device=param.device)
     x = x.contiguous(memory_format=memory)
-    if channels_last:
+    if channels_last and isinstance(model, MultiExitSegNet):  # not an ONNX Runtime module
         model = copy.deepcopy(model).to(memory_format=memory)
     sync = torch.cuda.synchronize if param.device.type == 'cuda' else (lambda: None)
     model.eval()
