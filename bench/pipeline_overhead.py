@@ -39,7 +39,6 @@ on the CPU; the final exit at 1024x2048 on a GPU), pipeline p99/p50 <= 1.25 on a
 """
 
 import argparse
-import inspect
 import os
 from pathlib import Path
 import statistics
@@ -89,15 +88,13 @@ def _camera_image(path, size):
     return np.ascontiguousarray(image)
 
 
-def _engine(args, graphs):
+def _engine(args, graphs, threads=0):
     kwargs = {'device': args.device, 'precision': args.precision,
-              'channels_last': not args.no_channels_last, 'cuda_graphs': graphs}
+              'channels_last': not args.no_channels_last, 'cuda_graphs': graphs,
+              'threads': threads}
     if args.resize_uint8:
         kwargs['resize_uint8'] = True  # the engine's option (masks may differ slightly)
-    if args.backend:
-        if 'backend' not in inspect.signature(Engine).parameters:
-            raise SystemExit('--backend: this Engine has no backend option')
-        kwargs['backend'] = args.backend  # hook: passed through to the engine
+    kwargs['backend'] = args.backend
     if args.preset:
         torch.manual_seed(0)
         return Engine(MultiExitSegNet(preset(args.preset)), **kwargs)
@@ -186,14 +183,19 @@ def _reference_stages(engine, img, logits, in_size, out_size, times):
 
 
 def measure(args, sizes, threads, graphs):
-    """Measure every (threads, size, exit) in one mode, interleaved; returns the rows."""
-    engine = _engine(args, graphs)
+    """Measure every (threads, size, exit) in one mode, interleaved; returns the rows.
+
+    One engine per thread count: ONNX Runtime fixes a session's threads when it is made
+    (``engine.threads``), PyTorch's are set before every sample as well.
+    """
+    engines = {t: _engine(args, graphs, t) for t in threads}
+    engine = engines[threads[0]]
     cuda = engine.device.startswith('cuda')
     n = engine.num_exits
     dummy = LatencyProfile.from_samples([[0.0]] * n)  # fixed policy: no planning needed
-    pipes = [PerceptionPipeline(engine, PipelineConfig(
+    pipes = {t: [PerceptionPipeline(e, PipelineConfig(
         device=args.device, policy='fixed', fixed_exit=k, profile_update=False), dummy)
-        for k in range(n)]
+        for k in range(n)] for t, e in engines.items()}
     memory = torch.channels_last if engine.channels_last else torch.contiguous_format
     cases = {}
     with torch.inference_mode():
@@ -202,7 +204,8 @@ def measure(args, sizes, threads, graphs):
             in_size = engine.input_size_for(size)
             x = engine._preprocess(torch.from_numpy(img).to(engine.device), in_size)
             x = x.to(engine.dtype, memory_format=memory).clone()
-            nets = [_network_fn(engine, x, k, graphs and cuda) for k in range(n)]
+            nets = {t: [_network_fn(e, x, k, graphs and cuda) for k in range(n)]
+                    for t, e in engines.items()}
             cases[size] = (img, in_size, nets, _resize_only(engine, img, in_size))
         keys = [(t, s, k) for t in threads for s in sizes for k in range(n)]
         times = {key: {name: [] for name in ('network', 'pipeline', 'engine_reported')
@@ -211,13 +214,15 @@ def measure(args, sizes, threads, graphs):
             for key in keys:
                 t, size, k = key
                 _set_threads(t)
+                engine = engines[t]
                 img, in_size, nets, resize = cases[size]
+                nets = nets[t]
                 row = times[key] if i >= args.warmup else \
                     {name: [] for name in times[key]}  # warm-up: discarded
                 tn, logits = _timed(nets[k], cuda)
                 row['network'].append(tn)
                 t0 = _CLOCK()
-                result = pipes[k].process(img, stamp=float(i), now=float(i))
+                result = pipes[t][k].process(img, stamp=float(i), now=float(i))
                 row['pipeline'].append(_CLOCK() - t0)
                 row['engine_reported'].append(result.record.actual_s)
                 if result.mask is None or result.mask.shape != img.shape[:2]:
@@ -254,7 +259,8 @@ def measure(args, sizes, threads, graphs):
                 + net50 * 1e3
         rows.append(out)
     return {'mode': 'cuda_graphs' if graphs and cuda else 'eager', 'device': engine.device,
-            'precision': engine.precision, 'channels_last': engine.channels_last,
+            'precision': engine.precision, 'backend': engine.backend,
+            'channels_last': engine.channels_last,
             'fused_upsample': engine.fused_upsample, 'resize_uint8': engine.resize_uint8,
             'input_size': list(engine.input_size_for(sizes[0])), 'exits': rows}
 
@@ -299,7 +305,8 @@ def _markdown(results, args):
              'the machine is shared with other jobs; medians are reported and the tails '
              '(p99) show that sharing.', '']
     for mode in results['modes']:
-        lines += [f'## {mode["mode"]}: {mode["device"]}, {mode["precision"]}, network input '
+        lines += [f'## {mode["mode"]}: {mode["device"]}, {mode["precision"]}, backend '
+                  f'{mode["backend"]}, network input '
                   f'{mode["input_size"][0]}x{mode["input_size"][1]}', '',
                   '| threads | camera | exit | network p50 ms | pipeline p50 ms | '
                   'pipeline / network | pipeline p99/p50 | network p99/p50 |',
@@ -371,8 +378,9 @@ def main():
                              'scene')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--precision', default='fp16', choices=['fp16', 'bf16', 'fp32'])
-    parser.add_argument('--backend', default='',
-                        help='network backend passed to the Engine (when it has one)')
+    parser.add_argument('--backend', default='auto',
+                        help='engine.backend: auto (the default: onnxruntime on the CPU when '
+                             'installed), torch or onnxruntime')
     parser.add_argument('--no-channels-last', action='store_true')
     parser.add_argument('--resize-uint8', action='store_true',
                         help="the engine's resize_uint8 option (CPU)")
