@@ -45,6 +45,26 @@ def tiny_checkpoint(path: Path) -> Path:
     return save_checkpoint(path, model, CheckpointMeta(model=cfg, labels=CAMVID))
 
 
+def tiny_model_with_random_affines():
+    """Seeded tiny network whose batch norms have random affines.
+
+    Its masks are not one class everywhere, so device-against-CPU mask checks mean
+    something.
+    """
+    import torch
+
+    from multiexit_ros.model import MultiExitSegNet, preset
+
+    torch.manual_seed(0)
+    model = MultiExitSegNet(preset('tiny'))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.normal_(1.0, 0.5)
+                module.bias.normal_(0.0, 0.5)
+    return model
+
+
 def write_profile(path: Path, ms, device='cuda:0') -> Path:
     """Write a latency profile whose exit k takes ``ms[k]`` milliseconds."""
     from multiexit_ros.runtime import LatencyProfile

@@ -22,6 +22,7 @@ from multiexit_ros.errors import ConfigError, ImageError
 from multiexit_ros.labels import CAMVID
 from multiexit_ros.model import CheckpointMeta, MultiExitSegNet, preset, save_checkpoint
 from multiexit_ros.runtime import Engine, PipelineConfig
+from replay_helpers import tiny_model_with_random_affines
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -37,14 +38,7 @@ def engine(tiny_engine):
 @pytest.fixture(scope='module')
 def varied_engine():
     """Build an untrained network with random batch-norm affines (masks not uniform)."""
-    torch.manual_seed(0)
-    model = MultiExitSegNet(preset('tiny'))
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.normal_(1.0, 0.5)
-                module.bias.normal_(0.0, 0.5)
-    return Engine(model)
+    return Engine(tiny_model_with_random_affines())
 
 
 def _image(h=45, w=70, seed=0):

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import torch
 
-from multiexit_ros.model import MultiExitSegNet, preset
 from multiexit_ros.runtime import Engine
+from replay_helpers import tiny_model_with_random_affines
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 
@@ -35,14 +35,7 @@ def _providers() -> list:
 
 
 def _model():
-    torch.manual_seed(0)
-    model = MultiExitSegNet(preset('tiny'))
-    with torch.no_grad():  # random affines: masks that are not one class everywhere
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.normal_(1.0, 0.5)
-                module.bias.normal_(0.0, 0.5)
-    return model
+    return tiny_model_with_random_affines()
 
 
 def _export(folder):
