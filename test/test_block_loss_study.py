@@ -102,6 +102,8 @@ def test_exit_alone_rejects_what_it_cannot_train():
         RoutingStrategy('joint', weights=(0, 0, 0)).validate(3)
     with pytest.raises(ConfigError, match='distillation'):
         RoutingStrategy('joint', weights=(1, 0, 0), distill=0.3).validate(3)
+    with pytest.raises(ConfigError, match='grad_cosine_every'):
+        load_config(None, ['run.grad_cosine_every=-1'])
 
 
 def _cos(a, b):

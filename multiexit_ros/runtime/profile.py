@@ -264,7 +264,7 @@ def measure_profile(engine, size: Sequence[int], warmup: int = 5, samples: int =
                     out_size: Optional[Sequence[int]] = None,
                     window: Optional[int] = None, seed: int = 0,
                     progress: Optional[Callable[[int], Any]] = None) -> LatencyProfile:
-    """Measure every exit's latency through ``engine`` on a synthetic camera image.
+    """Measure every exit's latency through ``engine`` on a generated driving scene.
 
     Exits are measured round-robin (exit 0, 1, ..., N-1, 0, ...) so that a slow drift
     (clocks ramping up, another process) affects every exit alike; each pass is a fresh
@@ -277,24 +277,28 @@ def measure_profile(engine, size: Sequence[int], warmup: int = 5, samples: int =
         samples: Timed passes per exit.
         out_size: Mask (H, W); None is the image size.
         window: Profile window; None keeps at least ``samples``.
-        seed: Seed of the synthetic image.
+        seed: Seed of the generated scene.
         progress: Called with 1 after every pass ((warmup + samples) x exits in all).
 
     Returns:
         The measured profile.
     """
-    import numpy as np
+    from ..data.synthetic import render_scene
 
     if samples < 1 or warmup < 0:
         raise ConfigError(f'profiling needs samples >= 1 and warmup >= 0, got {samples} '
                           f'and {warmup}')
     h, w = (int(v) for v in size)
-    image = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    # A driving scene, not noise: the CPU post-processing costs more where classes change
+    # (:mod:`.postprocess`), and noise would make every cell a class boundary.
+    image = render_scene(seed, h, w)[0]
     profile = LatencyProfile(
         engine.num_exits, max(window or 0, samples), device=engine.device,
         precision=engine.precision, resolution=[h, w],
         input_size=list(engine.input_size_for((h, w))), model=engine.model_id,
-        extra={'cuda_graphs': engine.cuda_graphs, 'channels_last': engine.channels_last,
+        extra={'backend': getattr(engine, 'backend', 'torch'),
+               'threads': getattr(engine, 'threads', 0),
+               'cuda_graphs': engine.cuda_graphs, 'channels_last': engine.channels_last,
                'warmup': warmup, 'out_size': list(out_size) if out_size else None})
     step = progress or (lambda n: None)
     for _ in range(warmup):

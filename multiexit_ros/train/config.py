@@ -134,6 +134,9 @@ class TrainConfig:
         if o.steps < 1 or o.batch_size < 1 or r.val_every < 1 or o.lr <= 0:
             raise ConfigError('optim.steps, optim.batch_size, run.val_every and optim.lr '
                               'must be positive')
+        if r.grad_cosine_every < 0 or r.stop_after < 0:
+            raise ConfigError(f'run.grad_cosine_every and run.stop_after must be >= 0 (0: '
+                              f'off), got {r.grad_cosine_every} and {r.stop_after}')
         if r.val_batch_size < 1 or d.workers < 0:
             raise ConfigError(f'run.val_batch_size must be >= 1 and data.workers >= 0, got '
                               f'{r.val_batch_size} and {d.workers}')
